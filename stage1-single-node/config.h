@@ -1,0 +1,15 @@
+/* config.h - the server's settings, filled from flags in main.c. */
+#ifndef STAGE_CONFIG_H
+#define STAGE_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct server_config {
+    const char *bind;
+    long long port;
+    long long max_clients;
+    size_t max_request_bytes;
+    const char *log_level;
+} server_config;
+
+#endif

@@ -1,0 +1,49 @@
+/* server.h - the server: one libuv loop thread owns the listener, every
+ * connection and the store, so nothing here needs a lock. */
+#ifndef STAGE_SERVER_H
+#define STAGE_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "resp_parser.h"
+#include "slice.h"
+#include "store.h"
+
+typedef struct conn conn;
+
+typedef struct server_stats {
+    uint64_t commands_processed;
+    uint64_t connections_received;
+    uint64_t rejected_connections;
+    uint64_t protocol_errors;
+} server_stats;
+
+typedef struct server {
+    uv_loop_t *loop;
+    server_config cfg;
+    resp_limits limits;
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t shutdown_timer;
+    kv_store store;
+    conn *conns;          /* doubly linked list of open connections */
+    long long nconns;     /* counted clients (rejected ones are not) */
+    uint64_t next_conn_id;
+    uint64_t start_ms;
+    int shutting_down;
+    server_stats stats;
+    kv_slice *args;       /* reused argument array for the command being run */
+    size_t args_cap;
+} server;
+
+/* Sets up the loop, store, listener and signals. Logs and returns -1 on failure. */
+int server_init(server *srv, const server_config *cfg);
+/* Runs until a graceful shutdown completes. */
+int server_run(server *srv);
+void server_free(server *srv);
+
+void server_begin_shutdown(server *srv, const char *why);
+
+#endif
