@@ -82,8 +82,8 @@ static void trace_put(trace *t, const void *p, size_t n) {
 static void trace_size(trace *t, size_t v) { trace_put(t, &v, sizeof v); }
 
 /* Checks the invariants of one parse call and, on RESP_DONE, records the request. */
-static void check_call(const resp_parser *p, resp_status st, const char *req, size_t avail, size_t used,
-                       trace *t) {
+static void check_call(const resp_parser *p, resp_status st, char first, const char *req, size_t avail,
+                       size_t used, trace *t) {
     CHECK(st == RESP_AGAIN || st == RESP_DONE || st == RESP_EPROTO);
     if (st == RESP_EPROTO) {
         size_t elen = strnlen(p->error, sizeof p->error);
@@ -96,7 +96,9 @@ static void check_call(const resp_parser *p, resp_status st, const char *req, si
     CHECK(p->argc <= LIMITS.max_args);
     CHECK(p->argc == 0 || p->argv != NULL);
     CHECK(p->argc <= p->argv_cap);
-    if (req[0] == '*') {
+    /* The kind of request is decided by its first byte as received: in-place
+     * unescaping may since have rewritten it (inline "*" decodes to '*' at 0). */
+    if (first == '*') {
         /* Multibulk: within the request limit, ends with the CRLF of its last line. */
         CHECK(used <= LIMITS.max_request);
         CHECK(used >= 4 && req[used - 2] == '\r' && req[used - 1] == '\n');
@@ -131,8 +133,9 @@ static void run_all_at_once(const uint8_t *data, size_t size, trace *t) {
     size_t start = 0;
     for (;;) {
         size_t used = 0;
+        char first = start < size ? buf[start] : 0;
         resp_status st = resp_parse(&p, buf + start, size - start, &used);
-        check_call(&p, st, buf + start, size - start, used, t);
+        check_call(&p, st, first, buf + start, size - start, used, t);
         if (st != RESP_DONE) {
             t->final = st;
             t->final_at = start;
@@ -179,8 +182,9 @@ static void run_chunked_in_place(const uint8_t *data, size_t size, uint64_t seed
     size_t start = 0, have = 0;
     for (;;) {
         size_t used = 0;
+        char first = start < have ? buf[start] : 0;
         resp_status st = resp_parse(&p, buf + start, have - start, &used);
-        check_call(&p, st, buf + start, have - start, used, t);
+        check_call(&p, st, first, buf + start, have - start, used, t);
         if (st == RESP_DONE) {
             start += used;
             continue;
@@ -215,8 +219,9 @@ static void run_bytewise_moving(const uint8_t *data, size_t size, trace *t) {
         free(cur);
         cur = nb;
         size_t used = 0;
+        char first = avail ? cur[0] : 0;
         resp_status st = resp_parse(&p, cur, avail, &used);
-        check_call(&p, st, cur, avail, used, t);
+        check_call(&p, st, first, cur, avail, used, t);
         if (st == RESP_DONE) {
             /* Drop the finished request; what follows it becomes the new start. */
             size_t rest = avail - used;
