@@ -91,13 +91,15 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     conn_flush(c);
-    if (c->closing || c->writing) return;
-    /* Everything is written: resume a client we paused for backpressure. */
-    if (!c->reading && !c->close_after_flush) {
-        process_input(c);
-        if (!c->closing) start_reading(c);
-    }
     kv_buf_shrink_if_empty(&c->inflight, IDLE_KEEP);
+    conn_resume(c);
+}
+
+void conn_resume(conn *c) {
+    /* Only once the output has drained: resuming earlier would just pause again. */
+    if (c->reading || c->closing || c->close_after_flush || c->writing || pending_output(c) > OUTPUT_HIGH_WATER) return;
+    process_input(c);
+    start_reading(c);
 }
 
 void conn_flush(conn *c) {
@@ -154,8 +156,11 @@ static void process_input(conn *c) {
     server *srv = c->srv;
     while (!c->closing && !c->close_after_flush && kv_buf_readable(&c->in) > 0) {
         if (pending_output(c) > OUTPUT_HIGH_WATER) {
-            stop_reading(c);
-            break;
+            conn_flush(c);
+            if (pending_output(c) > OUTPUT_HIGH_WATER) {
+                stop_reading(c); /* on_write resumes us once the client has read */
+                break;
+            }
         }
         size_t used = 0;
         resp_status st = resp_parse(&c->parser, kv_buf_rptr(&c->in), kv_buf_readable(&c->in), &used);

@@ -37,5 +37,8 @@ void conn_close_after_flush(conn *c);
 void conn_close(conn *c);
 /* Starts writing whatever is in c->out. */
 void conn_flush(conn *c);
+/* Resumes reading (and runs requests already buffered) for a client paused
+ * by backpressure, once its output has drained. */
+void conn_resume(conn *c);
 
 #endif
