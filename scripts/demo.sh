@@ -62,6 +62,6 @@ demo_stage1() {
 
 demo_stage1
 for extra in scripts/demo-stage[2-6].sh; do
-  [ -f "$extra" ] && BIN="$BIN" WORK="$WORK" bash "$extra"
+  if [ -f "$extra" ]; then BIN="$BIN" WORK="$WORK" bash "$extra"; fi
 done
 say "Demo finished"

@@ -84,8 +84,8 @@ static int has_value(fixture *f, int i) {
 }
 
 static char *path_in(fixture *f, const char *name) {
-    static char p[256];
-    snprintf(p, sizeof p, "%s/wal/%s", f->dir, name);
+    static char p[512];
+    snprintf(p, sizeof p, "%.64s/wal/%.200s", f->dir, name);
     return p;
 }
 
@@ -148,7 +148,8 @@ static void test_torn_tail_at_every_byte(void **state) {
     wal_close(&w);
     const char *seg = path_in(f, "0000000000000001.log");
     long full = file_size(seg);
-    char *orig = malloc((size_t)full);
+    assert_true(full > 0);
+    char *orig = malloc((size_t)full + 1);
     FILE *fp = fopen(seg, "rb");
     assert_int_equal(fread(orig, 1, (size_t)full, fp), (size_t)full);
     fclose(fp);
@@ -268,7 +269,7 @@ static void test_compaction_crash_points(void **state) {
     assert_int_equal(wal_write_base(w.dir, upto, &snap), 0);
     kv_store_free(&snap);
     wal_close(&w);
-    char from[256];
+    char from[512];
     snprintf(from, sizeof from, "%s", path_in(f, "base-00000000000000c8.log.tmp"));
     assert_int_equal(rename(from, path_in(f, "base-00000000000000c8.log")), 0);
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
