@@ -5,7 +5,7 @@
 #   kv_stage1_suite(stage2.stage1 stage2 stage2-wal --data-dir {tmp}/data)
 # Extra arguments reach every server the scripts start ("{tmp}" becomes a
 # fresh temp dir per server; see tests/harness/kvtest.py).
-include_guard(GLOBAL)
+# Included once per directory that uses it (variables are directory-scoped).
 
 # Where the scripts live, captured now: inside the function
 # CMAKE_CURRENT_LIST_DIR would name the caller's directory.

@@ -1,0 +1,113 @@
+/* compaction.c - fork-based log compaction (see compaction.h).
+ *
+ *   1. (parent) rotate: records up to U are now in closed segments;
+ *      new records go to a segment starting at U + 1.
+ *   2. (parent) fork. The child's memory is the store exactly as of record U.
+ *   3. (child) write every key as a SET record to base-U.log.tmp, fsync, exit.
+ *   4. (parent, on SIGCHLD) rename to base-U.log, fsync the directory,
+ *      delete the segments and older base that U covers.
+ * See wal_install_base for why a crash between any two steps is safe. */
+#include "compaction.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "durability.h"
+#include "log.h"
+#include "server.h"
+
+static void on_sigchld(uv_signal_t *h, int signum) {
+    server *srv = h->data;
+    (void)signum;
+    if (srv->compact_pid <= 0) return;
+    int status;
+    pid_t r = waitpid(srv->compact_pid, &status, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    uv_signal_stop(&srv->sigchld);
+    srv->compact_pid = 0;
+    uint64_t upto = srv->compact_upto;
+    uint64_t took = uv_now(srv->loop) - srv->compact_started_ms;
+    if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        uint64_t before = wal_total_bytes(&srv->wal);
+        if (wal_install_base(&srv->wal, upto) == 0) {
+            srv->compactions_done++;
+            kv_log(KV_LOG_INFO, "compaction done in %" PRIu64 " ms: log %" PRIu64 " -> %" PRIu64
+                   " bytes (base covers records up to %" PRIu64 ")", took, before, wal_total_bytes(&srv->wal), upto);
+            return;
+        }
+    } else {
+        kv_log(KV_LOG_WARN, "compaction child failed (status %d); the log is unchanged", status);
+    }
+    wal_discard_base(srv->wal.dir, upto);
+}
+
+int compaction_request(server *srv) {
+    if (srv->compact_pid > 0 || srv->compact_requested) return 1;
+    if (wal_written_index(&srv->wal) + (wal_has_pending(&srv->wal) ? 1 : 0) <= srv->wal.base_index) return 2;
+    srv->compact_requested = 1;
+    return 0;
+}
+
+void compaction_begin(server *srv) {
+    srv->compact_requested = 0;
+    if (srv->compact_pid > 0) return;
+    /* Step 1: close the current segment so the child's snapshot is exactly
+     * "everything before the new segment". */
+    if (wal_rotate(&srv->wal) != 0) {
+        kv_log(KV_LOG_ERROR, "compaction: cannot start a new segment: %s", strerror(errno));
+        return;
+    }
+    uint64_t upto = wal_current_first(&srv->wal) - 1;
+    if (upto <= srv->wal.base_index) return; /* nothing new since the last base */
+    pid_t parent = getpid();
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        kv_log(KV_LOG_ERROR, "compaction: fork failed: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        /* Child: die with the parent, and never hold its data-dir lock. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        close(srv->lock_fd);
+        int rc = wal_write_base(srv->wal.dir, upto, &srv->store);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    srv->compact_pid = pid;
+    srv->compact_upto = upto;
+    srv->compact_started_ms = uv_now(srv->loop);
+    uv_signal_start(&srv->sigchld, on_sigchld, SIGCHLD);
+    kv_log(KV_LOG_INFO, "compaction started (child pid %d): rewriting %zu live keys covering records up to %" PRIu64,
+           (int)pid, kv_store_count(&srv->store), upto);
+    /* The child may already have exited before the handler was installed. */
+    on_sigchld(&srv->sigchld, SIGCHLD);
+}
+
+void compaction_check(server *srv) {
+    if (srv->compact_pid > 0 || srv->compact_requested || srv->shutting_down) return;
+    uint64_t logged = wal_total_bytes(&srv->wal);
+    uint64_t live = kv_store_mem(&srv->store);
+    if (logged > srv->cfg.compact_min_bytes && logged > 2 * live) {
+        kv_log(KV_LOG_INFO, "log is %" PRIu64 " bytes for about %" PRIu64 " bytes of live data: compacting", logged,
+               live);
+        compaction_request(srv);
+    }
+}
+
+void compaction_abort(server *srv) {
+    srv->compact_requested = 0;
+    if (srv->compact_pid <= 0) return;
+    kill(srv->compact_pid, SIGKILL);
+    int status;
+    while (waitpid(srv->compact_pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    wal_discard_base(srv->wal.dir, srv->compact_upto);
+    kv_log(KV_LOG_INFO, "shutdown: stopped the running compaction; the log is unchanged");
+    srv->compact_pid = 0;
+}
