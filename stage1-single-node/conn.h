@@ -22,6 +22,7 @@ struct conn {
     resp_parser parser;
     int writing;    /* a uv_write is in progress */
     int reading;    /* uv_read_start is active */
+    int paused;     /* reading stopped for backpressure (too much unsent output) */
     int close_after_flush;
     int closing;    /* uv_close called */
     int counted;    /* counts toward max-clients */

@@ -97,9 +97,10 @@ static void on_write(uv_write_t *req, int status) {
 
 void conn_resume(conn *c) {
     /* Only once the output has drained: resuming earlier would just pause again. */
-    if (c->reading || c->closing || c->close_after_flush || c->writing || pending_output(c) > OUTPUT_HIGH_WATER) return;
-    process_input(c);
+    if (!c->paused || c->closing || c->close_after_flush || c->writing || pending_output(c) > OUTPUT_HIGH_WATER) return;
+    c->paused = 0;
     start_reading(c);
+    process_input(c); /* requests already buffered; this may pause us again */
 }
 
 void conn_flush(conn *c) {
@@ -159,7 +160,10 @@ static void process_input(conn *c) {
         if (pending_output(c) > OUTPUT_HIGH_WATER) {
             conn_flush(c);
             if (pending_output(c) > OUTPUT_HIGH_WATER) {
-                stop_reading(c); /* on_write resumes us once the client has read */
+                kv_log(KV_LOG_DEBUG, "client %llu: %zu bytes of replies unsent; pausing reads", (unsigned long long)c->id,
+                       pending_output(c));
+                c->paused = 1;
+                stop_reading(c); /* conn_resume starts us again once the client has read */
                 break;
             }
         }
