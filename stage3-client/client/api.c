@@ -103,7 +103,7 @@ static kv_err expect(kv_client *c, const scalar *s, kv_reply_type type, const ch
 }
 
 kv_err kv_set(kv_client *c, const void *key, size_t klen, const void *val, size_t vlen) {
-    scalar s;
+    scalar s = {0};
     kv_err e = begin(c);
     if (e == KV_OK) e = encode_3(c, "SET", key, klen, val, vlen);
     if (e == KV_OK) e = round_trip(c, &s);
@@ -111,7 +111,7 @@ kv_err kv_set(kv_client *c, const void *key, size_t klen, const void *val, size_
 }
 
 kv_err kv_get(kv_client *c, const void *key, size_t klen, char **val, size_t *vlen) {
-    scalar s;
+    scalar s = {0};
     *val = NULL;
     *vlen = 0;
     kv_err e = begin(c);
@@ -130,7 +130,7 @@ kv_err kv_get(kv_client *c, const void *key, size_t klen, char **val, size_t *vl
 }
 
 kv_err kv_del(kv_client *c, const void *key, size_t klen, long long *deleted) {
-    scalar s;
+    scalar s = {0};
     kv_err e = begin(c);
     if (e == KV_OK) e = encode_2(c, "DEL", key, klen);
     if (e == KV_OK) e = round_trip(c, &s);
@@ -140,7 +140,7 @@ kv_err kv_del(kv_client *c, const void *key, size_t klen, long long *deleted) {
 }
 
 kv_err kv_ping(kv_client *c) {
-    scalar s;
+    scalar s = {0};
     const char *argv[1] = {"PING"};
     kv_err e = begin(c);
     if (e == KV_OK) e = encode_command(c, 1, argv, NULL);
@@ -149,7 +149,7 @@ kv_err kv_ping(kv_client *c) {
 }
 
 kv_err kv_info(kv_client *c, char **text) {
-    scalar s;
+    scalar s = {0};
     const char *argv[1] = {"INFO"};
     *text = NULL;
     kv_err e = begin(c);

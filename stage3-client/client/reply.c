@@ -85,7 +85,7 @@ void kv_reply_free(kv_reply *r) {
 
 /* 1 parsed, 0 need more, -1 protocol error, -2 out of memory. */
 int reply_parse_tree(const char *p, size_t n, kv_reply **out, size_t *used, int depth) {
-    scalar s;
+    scalar s = {0};
     size_t off;
     int r = reply_parse_scalar(p, n, &s, &off);
     if (r <= 0) return r;
