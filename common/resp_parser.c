@@ -185,7 +185,7 @@ static resp_status parse_multibulk(resp_parser *p, char *buf, size_t avail, size
                 return RESP_AGAIN;
             }
             long long count;
-            if (r < 0 || parse_ll(s, n, &count) != 0 || count < -1 || (unsigned long long)count > p->lim.max_args)
+            if (r < 0 || parse_ll(s, n, &count) != 0 || count < -1 || (count > 0 && (unsigned long long)count > p->lim.max_args))
                 return fail(p, "%s", "invalid multibulk length");
             p->pos = next;
             if (count <= 0) {
