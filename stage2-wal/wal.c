@@ -306,6 +306,7 @@ int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn ap
         if (push_segment(w, l.segs[i], (uint64_t)valid_end) != 0) goto out;
     }
     w->next_index = expect;
+    w->written_index = expect - 1;
 
     /* Replay succeeded: only now change anything on disk. */
     if (last_result == FILE_TORN) {
@@ -366,6 +367,7 @@ int wal_write(wal *w) {
     if (write_all(w->fd, kv_buf_rptr(&w->pending), n) != 0) return -1;
     kv_buf_consume(&w->pending, n);
     kv_buf_shrink_if_empty(&w->pending, 4 * 1024 * 1024);
+    w->written_index = w->next_index - 1;
     w->segs[w->nsegs - 1].bytes += n;
     return 0;
 }

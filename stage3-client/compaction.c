@@ -48,7 +48,7 @@ static void on_sigchld(uv_signal_t *h, int signum) {
 
 int compaction_request(server *srv) {
     if (srv->compact_pid > 0 || srv->compact_requested) return 1;
-    if (wal_written_index(&srv->wal) + (wal_has_pending(&srv->wal) ? 1 : 0) <= srv->wal.base_index) return 2;
+    if (srv->wal.next_index - 1 <= srv->wal.base_index) return 2;
     srv->compact_requested = 1;
     return 0;
 }

@@ -43,6 +43,7 @@ typedef struct wal {
     uint64_t base_index;    /* records <= this live in the base file (0: none) */
     uint64_t base_bytes;
     uint64_t next_index;    /* index the next append gets */
+    uint64_t written_index; /* last record handed to the kernel with write(2) */
     kv_buf pending;         /* encoded records not yet written to fd */
 } wal;
 
@@ -61,7 +62,7 @@ uint64_t wal_append(wal *w, const Kv__Command *cmd);
  * durable). Returns 0, or -1 with errno set. */
 int wal_write(wal *w);
 /* Index of the last record handed to the kernel. */
-static inline uint64_t wal_written_index(const wal *w) { return w->next_index - 1; }
+static inline uint64_t wal_written_index(const wal *w) { return w->written_index; }
 static inline int wal_has_pending(const wal *w) { return kv_buf_readable(&w->pending) > 0; }
 static inline int wal_fd(const wal *w) { return w->fd; }
 
