@@ -8,6 +8,12 @@
 void kv_buf_init(kv_buf *b) {
     b->data = NULL;
     b->start = b->len = b->cap = 0;
+    b->oom = 0;
+}
+
+static int out_of_memory(kv_buf *b) {
+    b->oom = 1;
+    return -1;
 }
 
 void kv_buf_free(kv_buf *b) {
@@ -23,15 +29,15 @@ int kv_buf_reserve(kv_buf *b, size_t n) {
         return 0;
     }
     size_t need = b->len - b->start + n;
-    if (need < n) return -1; /* overflow */
+    if (need < n) return out_of_memory(b); /* overflow */
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) return -1;
+        if (cap > SIZE_MAX / 2) return out_of_memory(b);
         cap *= 2;
     }
     kv_buf_compact(b);
     char *p = realloc(b->data, cap);
-    if (!p) return -1;
+    if (!p) return out_of_memory(b);
     b->data = p;
     b->cap = cap;
     return 0;

@@ -11,6 +11,7 @@ typedef struct kv_buf {
     size_t start; /* first unconsumed byte */
     size_t len;   /* end of valid bytes (so readable = len - start) */
     size_t cap;
+    int oom;      /* an append failed for lack of memory (sticky until kv_buf_free) */
 } kv_buf;
 
 void kv_buf_init(kv_buf *b);

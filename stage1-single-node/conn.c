@@ -189,6 +189,13 @@ static void process_input(conn *c) {
                 srv->args[i].len = c->parser.argv[i].len;
             }
             commands_execute(c, srv->args, c->parser.argc);
+            if (c->out.oom) {
+                /* A reply went missing: the client would pair later replies with the wrong requests. */
+                kv_log(KV_LOG_WARN, "client %llu (%s): out of memory building a reply; closing", (unsigned long long)c->id,
+                       c->peer);
+                conn_close(c);
+                return;
+            }
         }
         kv_buf_consume(&c->in, used);
     }

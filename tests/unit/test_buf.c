@@ -46,6 +46,18 @@ static void test_reserve_and_commit(void **state) {
     kv_buf_free(&b);
 }
 
+static void test_overflow_sets_oom(void **state) {
+    (void)state;
+    kv_buf b;
+    kv_buf_init(&b);
+    assert_int_equal(kv_buf_append(&b, "x", 1), 0);
+    assert_int_equal(b.oom, 0);
+    assert_int_equal(kv_buf_reserve(&b, SIZE_MAX - 1), -1); /* cannot be satisfied */
+    assert_int_equal(b.oom, 1);
+    assert_memory_equal(kv_buf_rptr(&b), "x", 1); /* contents untouched */
+    kv_buf_free(&b);
+}
+
 static void expect_bytes(kv_buf *b, const char *want, size_t n) {
     assert_int_equal(kv_buf_readable(b), n);
     assert_memory_equal(kv_buf_rptr(b), want, n);
@@ -84,6 +96,7 @@ int main(void) {
         cmocka_unit_test(test_append_consume_compact),
         cmocka_unit_test(test_reserve_and_commit),
         cmocka_unit_test(test_reply_writers),
+        cmocka_unit_test(test_overflow_sets_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
