@@ -3,12 +3,8 @@
 # and show every acknowledged write came back from the write-ahead log.
 # Called by scripts/demo.sh with BIN and WORK set.
 set -euo pipefail
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@" || true; }
-wait_port() {
-  for _ in $(seq 1 200); do nc -z 127.0.0.1 "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "server on port $1 did not start" >&2; return 1
-}
+# shellcheck source=scripts/demo-lib.sh
+. "$(dirname "$0")/demo-lib.sh"
 port=7002
 data="$WORK/stage2-data"
 log="$WORK/stage2.log"

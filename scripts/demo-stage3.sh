@@ -3,11 +3,8 @@
 # piped), and the server dropping an idle client. Called by scripts/demo.sh
 # with BIN and WORK set.
 set -euo pipefail
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_port() {
-  for _ in $(seq 1 200); do nc -z 127.0.0.1 "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "server on port $1 did not start" >&2; return 1
-}
+# shellcheck source=scripts/demo-lib.sh
+. "$(dirname "$0")/demo-lib.sh"
 port=7003
 log="$WORK/stage3.log"
 kvcli="$BIN/kvcli"
