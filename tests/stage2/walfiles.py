@@ -1,0 +1,26 @@
+# walfiles.py - reads WAL segments the way the server's recovery does, so
+# tests can compute exactly which records lie before a cut or a flipped byte.
+# Frame: u32 big-endian payload length, u32 big-endian CRC32C, payload.
+import os
+import struct
+
+
+def segments(data_dir):
+    """Segment file paths in index order (base file excluded)."""
+    wal = os.path.join(data_dir, "wal")
+    names = sorted(n for n in os.listdir(wal) if n.endswith(".log") and not n.startswith("base-"))
+    return [os.path.join(wal, n) for n in names]
+
+
+def record_ends(path):
+    """Byte offsets where each complete record of the file ends."""
+    with open(path, "rb") as f:
+        data = f.read()
+    ends, off = [], 0
+    while off + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[off:off + 4])
+        if off + 8 + length > len(data):
+            break
+        off += 8 + length
+        ends.append(off)
+    return ends
