@@ -72,10 +72,13 @@ void compaction_begin(server *srv) {
         return;
     }
     if (pid == 0) {
-        /* Child: die with the parent, and never hold its data-dir lock. */
+        /* Child: drop every inherited descriptor first (the data-dir lock, the
+         * listening socket, client sockets), so a restarted server can lock the
+         * directory and bind the port even while this child is still exiting;
+         * then die with the parent. Only stderr stays, for the log. */
+        close_range(3, ~0U, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
-        close(srv->lock_fd);
         int rc = wal_write_base(srv->wal.dir, upto, &srv->store);
         _exit(rc == 0 ? 0 : 1);
     }
