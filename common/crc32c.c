@@ -46,6 +46,8 @@ static int have_hw(void) {
 }
 #endif
 
+uint32_t kv_crc32c_sw(uint32_t crc, const void *data, size_t n) { return ~crc_soft(~crc, data, n); }
+
 uint32_t kv_crc32c(uint32_t crc, const void *data, size_t n) {
     const unsigned char *p = data;
     crc = ~crc;

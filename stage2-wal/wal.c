@@ -150,7 +150,29 @@ typedef enum file_result { FILE_OK, FILE_TORN, FILE_FAIL } file_result;
  * carry (records then count up by one); for the base file expect is 0 and
  * indexes are not checked. *valid_end receives the offset after the last
  * good record. A bad record is reported as FILE_TORN when tail_ok (the
- * caller decides whether that is allowed) and FILE_FAIL otherwise. */
+ * caller decides whether that is allowed) and FILE_FAIL otherwise.
+ *
+ * "At the tail" is checked, not assumed: a torn append leaves a record cut
+ * short or garbled with nothing valid after it. If the frame right after a
+ * garbled record (its length field taken at its word) decodes as the next
+ * record, the damage is in the middle of the log: bit rot, not a torn write,
+ * and truncating there would silently drop records that were acknowledged.
+ * Likewise a record whose checksum holds but whose index is wrong was never
+ * torn. Both are refused as corruption even in the last segment. */
+static int followed_by_next_record(const unsigned char *map, size_t size, size_t off, uint64_t next) {
+    if (size - off < RECORD_HEADER_BYTES) return 0;
+    const unsigned char *h = map + off;
+    size_t len = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
+    if (len > size - off - RECORD_HEADER_BYTES) return 0;
+    size_t at = off + RECORD_HEADER_BYTES + len;
+    Kv__LogRecord *rec;
+    size_t n;
+    if (record_decode(map + at, size - at, &rec, &n, NULL) != RECORD_OK) return 0;
+    int found = rec->index == next;
+    record_free(rec);
+    return found;
+}
+
 static file_result replay_file(const char *path, uint64_t *expect, int tail_ok, replay_ctx *rc, off_t *valid_end) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -182,13 +204,18 @@ static file_result replay_file(const char *path, uint64_t *expect, int tail_ok, 
         size_t len;
         const char *why;
         record_status s = record_decode(map + off, size - off, &rec, &len, &why);
+        int torn_possible = tail_ok;
         if (s == RECORD_OK && *expect && rec->index != *expect) {
             why = "record index out of sequence";
             record_free(rec);
             s = RECORD_BAD;
+            torn_possible = 0;
+        } else if (s == RECORD_BAD && tail_ok && *expect && followed_by_next_record(map, size, off, *expect + 1)) {
+            why = "damaged record followed by valid ones (not a torn write)";
+            torn_possible = 0;
         }
         if (s != RECORD_OK) {
-            if (tail_ok) {
+            if (torn_possible) {
                 kv_log(KV_LOG_WARN, "torn write at the tail of %s: offset %zu (%s); truncating the file there",
                        path, off, why);
                 result = FILE_TORN;
@@ -380,6 +407,9 @@ int wal_sync_now(wal *w) {
 }
 
 int wal_rotate(wal *w) {
+    /* Records still in memory belong to the current segment: the new one is
+     * named after the first record it will hold. */
+    if (wal_write(w) != 0) return -1;
     wal_segment *cur = &w->segs[w->nsegs - 1];
     if (cur->first == w->next_index) return 0; /* current segment is empty */
     /* The old segment must be durable before records follow in a new one:

@@ -17,6 +17,7 @@
 
 #include "apply.h"
 #include "log.h"
+#include "record.h"
 #include "wal.h"
 
 typedef struct fixture {
@@ -312,6 +313,107 @@ static void test_install_base_shrinks_log(void **state) {
     kv_store_free(&f->store);
 }
 
+
+/* Bit rot in the middle of the last segment is not a torn write: the records
+ * after it were written (and maybe acknowledged), so refuse, touching nothing. */
+static void test_damage_before_valid_records_in_last_segment_refused(void **state) {
+    fixture *f = *state;
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    write_history(&w, 1, 9);
+    long rec10 = file_size(path_in(f, "0000000000000001.log"));
+    write_history(&w, 10, 91);
+    wal_close(&w);
+    const char *seg = path_in(f, "0000000000000001.log");
+    int fd = open(seg, O_RDWR);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, rec10 + 12), 1); /* a payload byte of record 10 */
+    c ^= 0x01;
+    assert_int_equal(pwrite(fd, &c, 1, rec10 + 12), 1);
+    close(fd);
+    char *before = snapshot_dir(f);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), -1);
+    wal_close(&w);
+    char *after = snapshot_dir(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    kv_store_free(&f->store);
+}
+
+/* A record whose checksum holds but whose index is wrong was never torn. */
+static void test_out_of_sequence_record_in_last_segment_refused(void **state) {
+    fixture *f = *state;
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    write_history(&w, 1, 5);
+    wal_close(&w);
+    kv_buf b;
+    kv_buf_init(&b);
+    Kv__Command cmd;
+    set_cmd(&cmd, "k3", "again");
+    assert_int_equal(record_encode(&b, 3, 0, &cmd), 0);
+    int fd = open(path_in(f, "0000000000000001.log"), O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, kv_buf_rptr(&b), kv_buf_readable(&b)), (ssize_t)kv_buf_readable(&b));
+    close(fd);
+    kv_buf_free(&b);
+    char *before = snapshot_dir(f);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), -1);
+    wal_close(&w);
+    char *after = snapshot_dir(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    kv_store_free(&f->store);
+}
+
+/* After a power cut a file can come back longer than what reached it, the
+ * extra blocks zero: that is a torn tail like any other. */
+static void test_zero_filled_tail_truncated(void **state) {
+    fixture *f = *state;
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    write_history(&w, 1, 5);
+    wal_close(&w);
+    const char *seg = path_in(f, "0000000000000001.log");
+    long good = file_size(seg);
+    assert_int_equal(truncate(seg, good + 4096), 0);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    assert_int_equal(st.records, 5);
+    assert_int_equal(file_size(seg), good);
+    write_history(&w, 6, 1);
+    wal_close(&w);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    assert_int_equal(st.records, 6);
+    wal_close(&w);
+    kv_store_free(&f->store);
+}
+
+/* Rotating with records still in memory must not put them in the new
+ * segment (it is named after its first record). */
+static void test_rotate_writes_pending_records_first(void **state) {
+    fixture *f = *state;
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    write_history(&w, 1, 1);
+    Kv__Command cmd;
+    set_cmd(&cmd, "k2", "v2");
+    assert_int_equal(wal_append(&w, &cmd), 2); /* not written yet */
+    assert_int_equal(wal_rotate(&w), 0);
+    assert_int_equal(wal_current_first(&w), 3);
+    write_history(&w, 3, 1);
+    wal_close(&w);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    assert_int_equal(st.records, 3);
+    for (int i = 1; i <= 3; i++) assert_true(has_value(f, i));
+    wal_close(&w);
+    kv_store_free(&f->store);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_replays_everything, setup, teardown),
@@ -321,6 +423,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_missing_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_crash_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_base_shrinks_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_before_valid_records_in_last_segment_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_sequence_record_in_last_segment_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_filled_tail_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_writes_pending_records_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
