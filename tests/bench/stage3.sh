@@ -3,7 +3,7 @@
 # API, same server (stage3-client, release build, --fsync no so the disk does
 # not dominate), same workload: BENCH_REQUESTS SETs then as many GETs on one
 # connection, without pipelining and with batches of 100. Runs alternate
-# (ours, hiredis, ...); the best of BENCH_ROUNDS (default 3) is reported.
+# and swap order every round; the best of BENCH_ROUNDS (default 5) is reported.
 # Exits non-zero only when something failed to run, never because of a ratio.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REQUESTS="${BENCH_REQUESTS:-100000}"
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
 STAGE3_BIN="${STAGE3_BIN:-$BENCH_BUILD/bin/stage3-client}"
 CLIENT_BENCH="${CLIENT_BENCH:-$BENCH_BUILD/bin/client_bench}"
 
@@ -35,8 +35,13 @@ printf '%s\n' "-----------+----------------+----------------+-------"
 for batch in 1 100; do
     ours=() theirs=()
     for ((r = 0; r < ROUNDS; r++)); do
-        ours+=("$("$CLIENT_BENCH" "$port" ours "$REQUESTS" "$batch" | awk '{ print $3 }')")
-        theirs+=("$("$CLIENT_BENCH" "$port" hiredis "$REQUESTS" "$batch" | awk '{ print $3 }')")
+        if ((r % 2 == 0)); then
+            ours+=("$("$CLIENT_BENCH" "$port" ours "$REQUESTS" "$batch" | awk '{ print $3 }')")
+            theirs+=("$("$CLIENT_BENCH" "$port" hiredis "$REQUESTS" "$batch" | awk '{ print $3 }')")
+        else
+            theirs+=("$("$CLIENT_BENCH" "$port" hiredis "$REQUESTS" "$batch" | awk '{ print $3 }')")
+            ours+=("$("$CLIENT_BENCH" "$port" ours "$REQUESTS" "$batch" | awk '{ print $3 }')")
+        fi
     done
     o=$(best "${ours[@]}")
     t=$(best "${theirs[@]}")
