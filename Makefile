@@ -48,7 +48,7 @@ demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin
 
 bench: release
-	@for s in tests/bench/stage[0-9].sh; do [ -x "$$s" ] && RELEASE_DIR=$(RELEASE_DIR) "$$s"; done; true
+	@for s in tests/bench/stage[0-9].sh; do BENCH_NO_BUILD=1 "$$s" || exit 1; done
 
 fuzz: deps
 	@EXTRA_PACKAGES="clang libclang-rt-14-dev" scripts/deps.sh
