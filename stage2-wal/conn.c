@@ -105,7 +105,7 @@ void conn_resume(conn *c) {
 
 void conn_flush(conn *c) {
     if (c->closing || c->writing) return;
-    if (c->hold_seq > c->srv->durable_seq) return; /* durability_on_synced() flushes us later */
+    if (c->hold_seq > c->srv->durable_seq) return; /* release_held() in durability.c flushes us later */
     size_t n = kv_buf_readable(&c->out);
     if (n == 0) {
         if (c->close_after_flush) conn_close(c);
