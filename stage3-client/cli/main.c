@@ -34,19 +34,21 @@ static const char *const aliases[][2] = {{"put", "SET"}, {"delete", "DEL"}, {"st
 
 /* Runs one command given as argv; prints the reply. Returns 0, or 1 when
  * the reply is an error or the call failed. */
-static int run_command(cli *ui, int argc, const char **argv, const size_t *lens) {
+static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
     const char *name = argv[0];
     size_t name_len = lens[0];
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
         if (name_len == strlen(aliases[i][0]) && strncasecmp(name, aliases[i][0], name_len) == 0) {
             argv[0] = aliases[i][1];
-            ((size_t *)lens)[0] = strlen(aliases[i][1]);
+            lens[0] = strlen(aliases[i][1]);
         }
     }
     kv_reply *r = NULL;
     kv_err e = kv_command(ui->client, argc, argv, lens, &r);
     if (e != KV_OK) {
-        fprintf(stderr, "(error) %s: %s\n", kv_strerror(e), kv_last_error(ui->client));
+        /* kv_last_error says what and where, e.g. "cannot connect to
+         * 127.0.0.1:7003: Connection refused". */
+        fprintf(stderr, "(error) %s\n", kv_last_error(ui->client));
         return 1;
     }
     int failed = r->type == KV_REPLY_ERROR;
@@ -62,11 +64,11 @@ static int run_command(cli *ui, int argc, const char **argv, const size_t *lens)
 
 /* Splits a typed line into arguments with quotes and escapes, then runs it.
  * Returns 0, 1 (command failed), 2 (bad quoting) or -1 (QUIT/EXIT). */
-static int run_line(cli *ui, const char *text) {
+static int run_line(cli *ui, const char *text, size_t len) {
     ui->line.start = ui->line.len = 0;
     /* A leading space keeps the parser in inline mode even if the line
      * starts with '*'; the newline ends the request. */
-    if (kv_buf_append(&ui->line, " ", 1) || kv_buf_append_str(&ui->line, text) || kv_buf_append(&ui->line, "\n", 1)) {
+    if (kv_buf_append(&ui->line, " ", 1) || kv_buf_append(&ui->line, text, len) || kv_buf_append(&ui->line, "\n", 1)) {
         fprintf(stderr, "(error) out of memory\n");
         return 1;
     }
@@ -110,6 +112,7 @@ static void repl(cli *ui) {
     const char *home = getenv("HOME");
     if (home) snprintf(history, sizeof history, "%s/.kvcli_history", home);
     using_history();
+    stifle_history(1000);
     if (history[0]) read_history(history);
     char prompt[300];
     snprintf(prompt, sizeof prompt, "%s:%lld> ", ui->host, ui->port);
@@ -117,9 +120,10 @@ static void repl(cli *ui) {
     while ((line = readline(prompt)) != NULL) {
         if (line[strspn(line, " \t")] != '\0') {
             add_history(line);
+            /* Saved after every line, so history survives a killed terminal. */
             if (history[0]) write_history(history);
         }
-        int rc = run_line(ui, line);
+        int rc = run_line(ui, line, strlen(line));
         free(line);
         if (rc < 0) break;
     }
@@ -133,7 +137,7 @@ static int run_stdin(cli *ui) {
     int status = 0;
     while ((n = getline(&line, &cap, stdin)) > 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-        int rc = run_line(ui, line);
+        int rc = run_line(ui, line, (size_t)n);
         if (rc < 0) break;
         if (rc > 0) status = 1;
     }
@@ -141,12 +145,27 @@ static int run_stdin(cli *ui) {
     return status;
 }
 
+/* redis-cli habit: -p PORT. Rewrites it to the long form the flag parser
+ * knows, looking only at the flags before the command (so "kvcli set k -p"
+ * keeps its value), and skipping the values of flags that take one. */
+static void rewrite_short_port(int argc, char **argv) {
+    static const char *const with_value[] = {"--host", "--port", "--timeout"};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-p") == 0) {
+            argv[i] = "--port";
+            i++; /* its value */
+            continue;
+        }
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') return; /* the command starts here */
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+            if (strcmp(argv[i], with_value[k]) == 0) i++;
+    }
+}
+
 int main(int argc, char **argv) {
     cli ui = {.host = "127.0.0.1", .port = 7003};
     long long timeout_ms = 5000;
-    /* redis-cli habit: -p PORT. Rewrite it to the long form the parser knows. */
-    for (int i = 1; i < argc && argv[i][0] == '-'; i++)
-        if (strcmp(argv[i], "-p") == 0) argv[i] = "--port";
+    rewrite_short_port(argc, argv);
     const flag_spec specs[] = {
         {"host", FLAG_STRING, &ui.host, "server address (default 127.0.0.1)", 0, 0, NULL, "HOST"},
         {"port", FLAG_INT, &ui.port, "server port, also -p (default 7003)", 1, 65535, NULL, "PORT"},
@@ -207,7 +226,8 @@ int main(int argc, char **argv) {
         if (e != KV_OK) fprintf(stderr, "kvcli: %s (commands will retry)\n", kv_last_error(ui.client));
         repl(&ui);
     } else {
-        ui.tty = 0;
+        /* Piped commands: decorated output only if a person reads it. */
+        ui.tty = isatty(STDOUT_FILENO);
         status = run_stdin(&ui);
     }
     resp_parser_free(&ui.parser);

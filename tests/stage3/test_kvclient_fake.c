@@ -45,16 +45,18 @@ static void test_tree_split_everywhere(void **state) {
     (void)state;
     const char reply[] = "*3\r\n:1\r\n*2\r\n$1\r\na\r\n$-1\r\n+OK\r\n";
     size_t n = sizeof reply - 1;
+    /* A fresh scan of every prefix: incomplete. */
     for (size_t cut = 0; cut < n; cut++) {
-        kv_reply *r = NULL;
-        size_t used;
-        assert_int_equal(reply_parse_tree(reply, cut, &r, &used, 0), 0);
-        assert_null(r);
+        reply_scan scan = {0};
+        assert_int_equal(reply_scan_step(&scan, reply, cut), 0);
     }
+    /* One scan resumed as each byte arrives: complete exactly at the end. */
+    reply_scan scan = {0};
+    for (size_t have = 0; have < n; have++) assert_int_equal(reply_scan_step(&scan, reply, have), 0);
+    assert_int_equal(reply_scan_step(&scan, reply, n), 1);
+    assert_int_equal(scan.off, n);
     kv_reply *r;
-    size_t used;
-    assert_int_equal(reply_parse_tree(reply, n, &r, &used, 0), 1);
-    assert_int_equal(used, n);
+    assert_int_equal(reply_build(reply, n, &r), 0);
     assert_int_equal(r->elements, 3);
     assert_int_equal(r->element[1]->element[0]->len, 1);
     assert_int_equal(r->element[1]->element[1]->type, KV_REPLY_NIL);
