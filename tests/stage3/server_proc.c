@@ -114,15 +114,31 @@ int server_stop(server_proc *sp) {
     return status;
 }
 
-void server_cleanup(server_proc *sp) {
-    if (sp->pid > 0) {
-        kill(sp->pid, SIGKILL);
-        waitpid(sp->pid, NULL, 0);
-        sp->pid = 0;
+/* A sanitizer report does not always change the exit code; the log is the truth. */
+static int log_is_clean(const server_proc *sp) {
+    char path[128], line[1024];
+    snprintf(path, sizeof path, "%s/server.log", sp->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    int clean = 1;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "AddressSanitizer") || strstr(line, "LeakSanitizer") || strstr(line, "runtime error:")) {
+            fprintf(stderr, "server log %s: %s", path, line);
+            clean = 0;
+        }
     }
+    fclose(f);
+    return clean;
+}
+
+int server_cleanup(server_proc *sp) {
+    if (sp->pid > 0) server_stop(sp); /* graceful, so LeakSanitizer runs at exit */
+    int clean = sp->dir[0] ? log_is_clean(sp) : 1;
     if (sp->dir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", sp->dir);
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", sp->dir);
+        sp->dir[0] = '\0';
     }
+    return clean ? 0 : -1;
 }

@@ -21,7 +21,9 @@ int server_restart(server_proc *sp);
 void server_signal(server_proc *sp, int sig);
 /* SIGTERM (or SIGKILL if it does not exit within 10 s), reap, return the exit status. */
 int server_stop(server_proc *sp);
-/* Stops if running and removes the temp dir. */
-void server_cleanup(server_proc *sp);
+/* Stops if running, checks the server's log for sanitizer reports (the
+ * test build runs the server with ASan and UBSan), and removes the temp dir.
+ * Returns 0 if the log was clean, -1 (after printing the report) if not. */
+int server_cleanup(server_proc *sp);
 
 #endif

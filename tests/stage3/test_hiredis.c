@@ -36,9 +36,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     redisFree(f->rc);
-    server_cleanup(&f->sp);
+    int rc = server_cleanup(&f->sp);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void test_basic_commands(void **state) {

@@ -246,7 +246,7 @@ static void test_big_pipeline_real_server(void **state) {
     }
     assert_int_equal(kv_ping(c), KV_OK);
     kv_client_free(c);
-    server_cleanup(&sp);
+    assert_int_equal(server_cleanup(&sp), 0);
 }
 
 int main(void) {

@@ -286,7 +286,7 @@ static void test_real_server_refuses_large_value(void **state) {
     assert_int_equal(kv_set(c, "k", 1, "small", 5), KV_OK);
     free(big);
     kv_client_free(c);
-    server_cleanup(&sp);
+    assert_int_equal(server_cleanup(&sp), 0);
 }
 
 /* idle_closes from INFO, or -1. */
@@ -314,7 +314,7 @@ static void test_real_server_idle_timeout(void **state) {
     assert_int_equal(kv_set(idle, "after", 5, "idle", 4), KV_OK);
     kv_client_free(watcher);
     kv_client_free(idle);
-    server_cleanup(&sp);
+    assert_int_equal(server_cleanup(&sp), 0);
 }
 
 int main(void) {

@@ -42,9 +42,9 @@ static int setup_small_limit(void **state) { return start_with(state, "--max-req
 static int teardown(void **state) {
     fixture *f = *state;
     kv_client_free(f->c);
-    server_cleanup(&f->sp);
+    int rc = server_cleanup(&f->sp);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void test_round_trips(void **state) {
