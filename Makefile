@@ -1,4 +1,6 @@
 # Thin wrapper over CMake and ctest. `make help` lists the targets.
+# (Static pattern rules: make skips implicit-rule search for .PHONY targets.)
+MAKEFLAGS   += --no-print-directory
 BUILD_DIR   ?= build
 RELEASE_DIR ?= build-release
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
@@ -33,12 +35,12 @@ release: deps
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
-test-stage%: build
+$(addprefix test-stage,1 2 3 4 5 6): test-stage%: build
 	@n=$*; dir=$$(echo $(STAGES) | cut -d' ' -f$$n); \
 	if [ ! -f "$$dir/CMakeLists.txt" ]; then echo "stage $$n ($$dir) is not built yet"; exit 0; fi; \
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L "^stage$$n$$"
 
-diff-stage%:
+$(addprefix diff-stage,2 3 4 5 6): diff-stage%:
 	@n=$*; prev=$$((n - 1)); \
 	a=$$(echo $(STAGES) | cut -d' ' -f$$prev); b=$$(echo $(STAGES) | cut -d' ' -f$$n); \
 	if [ ! -d "$$b" ]; then echo "stage $$n ($$b) is not built yet"; exit 0; fi; \
