@@ -11,7 +11,6 @@ static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 static const char *const level_flags[] = {"error", "warn", "info", "debug"};
 
 void kv_log_set_level(kv_log_level level) { current_level = level; }
-kv_log_level kv_log_get_level(void) { return current_level; }
 
 int kv_log_parse_level(const char *name, kv_log_level *out) {
     for (int i = 0; i <= KV_LOG_DEBUG; i++) {

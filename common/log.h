@@ -11,7 +11,6 @@ typedef enum kv_log_level {
 } kv_log_level;
 
 void kv_log_set_level(kv_log_level level);
-kv_log_level kv_log_get_level(void);
 /* Parse "error", "warn", "info", "debug". Returns 0, or -1 if unknown. */
 int kv_log_parse_level(const char *name, kv_log_level *out);
 

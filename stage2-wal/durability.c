@@ -135,7 +135,3 @@ void durability_flush_now(server *srv) {
     srv->last_fsync_ms = wall_ms();
 }
 
-void durability_stop(server *srv) {
-    if (!uv_is_closing((uv_handle_t *)&srv->before_poll)) uv_close((uv_handle_t *)&srv->before_poll, NULL);
-    if (!uv_is_closing((uv_handle_t *)&srv->cron)) uv_close((uv_handle_t *)&srv->cron, NULL);
-}

@@ -33,7 +33,5 @@ void durability_start(server *srv);
 void durability_note_write(server *srv, conn *c, uint64_t idx);
 /* Writes and syncs everything now, whatever the policy (shutdown). Fatal on error. */
 void durability_flush_now(server *srv);
-/* Closes the handles (shutdown). */
-void durability_stop(server *srv);
 
 #endif
