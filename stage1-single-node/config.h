@@ -10,6 +10,7 @@ typedef struct server_config {
     long long max_clients;
     size_t max_request_bytes;
     const char *log_level;
+    long long busy_poll_us;
 } server_config;
 
 #endif

@@ -24,8 +24,10 @@ int info_render(const server *srv, kv_buf *out) {
     uint64_t uptime = (uv_now(srv->loop) - srv->start_ms) / 1000;
     size_t keys = kv_store_count(&srv->store);
     int r = 0;
-    r |= add(out, "# Server\r\nstage:%s\r\nversion:%s\r\nprocess_id:%d\r\ntcp_port:%lld\r\nuptime_in_seconds:%llu\r\n",
-             STAGE_NAME, KV_VERSION, (int)uv_os_getpid(), srv->cfg.port, (unsigned long long)uptime);
+    r |= add(out, "# Server\r\nstage:%s\r\nversion:%s\r\nprocess_id:%d\r\ntcp_port:%lld\r\nuptime_in_seconds:%llu\r\n"
+             "busy_poll_us:%lld\r\n",
+             STAGE_NAME, KV_VERSION, (int)uv_os_getpid(), srv->cfg.port, (unsigned long long)uptime,
+             srv->cfg.busy_poll_us);
     r |= add(out, "\r\n# Clients\r\nconnected_clients:%lld\r\nmaxclients:%lld\r\n", srv->nconns, srv->cfg.max_clients);
     r |= add(out, "\r\n# Memory\r\nused_memory:%zu\r\n", kv_store_mem(&srv->store));
     r |= add(out,

@@ -15,6 +15,7 @@ int main(int argc, char **argv) {
         .max_clients = 10000,
         .max_request_bytes = 16 * 1024 * 1024,
         .log_level = "info",
+        .busy_poll_us = 100,
     };
     const flag_spec specs[] = {
         {"port", FLAG_INT, &cfg.port, "TCP port to listen on (default 7001)", 1, 65535, NULL, "PORT"},
@@ -23,6 +24,9 @@ int main(int argc, char **argv) {
          NULL, "N"},
         {"max-request-bytes", FLAG_SIZE, &cfg.max_request_bytes,
          "largest request accepted, e.g. 512k, 16m (default 16m)", 64, 1LL << 30, NULL, "BYTES"},
+        {"busy-poll-us", FLAG_INT, &cfg.busy_poll_us,
+         "after I/O, poll without sleeping for this long before blocking; 0 = off (default 100)", 0, 10000, NULL,
+         "MICROS"},
         {"log-level", FLAG_CHOICE, &cfg.log_level, "error, warn, info or debug (default info)", 0, 0, log_levels,
          "LEVEL"},
     };

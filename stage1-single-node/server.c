@@ -61,6 +61,7 @@ void server_begin_shutdown(server *srv, const char *why) {
     kv_log(KV_LOG_INFO, "shutdown requested (%s): no new connections, flushing replies to %lld clients", why,
            srv->nconns);
     close_if_open((uv_handle_t *)&srv->listener);
+    kv_busy_poll_stop(&srv->busy_poll);
     close_if_open((uv_handle_t *)&srv->sigint);
     close_if_open((uv_handle_t *)&srv->sigterm);
     /* Replies already computed are still sent; requests not yet read are not run. */
@@ -111,6 +112,7 @@ int server_init(server *srv, const server_config *cfg) {
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_timer_init(srv->loop, &srv->shutdown_timer);
+    kv_busy_poll_init(&srv->busy_poll, srv->loop, (unsigned)cfg->busy_poll_us);
     srv->shutdown_timer.data = srv;
     /* A client that vanishes mid-write must not kill us with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "busy_poll.h"
 #include "config.h"
 #include "resp_parser.h"
 #include "slice.h"
@@ -36,6 +37,7 @@ typedef struct server {
     server_stats stats;
     kv_slice *args;       /* reused argument array for the command being run */
     size_t args_cap;
+    kv_busy_poll busy_poll;
 } server;
 
 /* Sets up the loop, store, listener and signals. Logs and returns -1 on failure. */

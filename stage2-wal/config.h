@@ -10,6 +10,7 @@ typedef struct server_config {
     long long max_clients;
     size_t max_request_bytes;
     const char *log_level;
+    long long busy_poll_us;
     const char *data_dir;
     const char *fsync;          /* "always", "everysec" or "no" */
     size_t wal_segment_bytes;   /* rotate segments at this size */

@@ -222,6 +222,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0) return;
     kv_buf_commit(&c->in, (size_t)nread);
+    kv_busy_poll_note(&c->srv->busy_poll);
     process_input(c);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "busy_poll.h"
 #include "config.h"
 #include "durability.h"
 #include "resp_parser.h"
@@ -43,6 +44,7 @@ typedef struct server {
     server_stats stats;
     kv_slice *args;       /* reused argument array for the command being run */
     size_t args_cap;
+    kv_busy_poll busy_poll;
 
     /* write-ahead log and durability (durability.c) */
     wal wal;

@@ -10,7 +10,7 @@
 # Where the scripts live, captured now: inside the function
 # CMAKE_CURRENT_LIST_DIR would name the caller's directory.
 set(KV_STAGE1_SUITE_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(KV_STAGE1_SUITE_SCRIPTS inline multibulk pipeline concurrency errors shutdown flags real_clients)
+set(KV_STAGE1_SUITE_SCRIPTS inline multibulk pipeline concurrency errors shutdown flags real_clients busy_poll)
 
 # kv_stage1_suite(<name prefix> <labels> <server target> [extra server args...])
 # registers <prefix>.inline, <prefix>.multibulk, ... with kv_py_test.

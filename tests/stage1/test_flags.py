@@ -4,7 +4,7 @@
 import kvtest
 from kvtest import RespError, encode_command
 
-FLAGS = ("--port", "--bind", "--max-clients", "--max-request-bytes", "--log-level")
+FLAGS = ("--port", "--bind", "--max-clients", "--max-request-bytes", "--log-level", "--busy-poll-us")
 
 
 class Flags(kvtest.ServerTestCase):
