@@ -30,10 +30,18 @@ int kv_busy_poll_init(kv_busy_poll *bp, uv_loop_t *loop, unsigned budget_us) {
 }
 
 void kv_busy_poll_note(kv_busy_poll *bp) {
-    if (bp->budget_ns == 0) return;
+    if (bp->budget_ns == 0 || bp->held) return;
     bp->seen = 1;
     if (bp->spinning) return;
     if (uv_idle_start(&bp->idle, on_idle) == 0) bp->spinning = 1;
+}
+
+void kv_busy_poll_hold(kv_busy_poll *bp, int held) {
+    bp->held = held;
+    if (held && bp->spinning) {
+        uv_idle_stop(&bp->idle);
+        bp->spinning = 0;
+    }
 }
 
 void kv_busy_poll_stop(kv_busy_poll *bp) {

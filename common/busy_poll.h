@@ -23,6 +23,7 @@ typedef struct kv_busy_poll {
     uint64_t last_ns; /* when the spin last saw activity */
     int seen;         /* activity since the idle callback last ran */
     int spinning;
+    int held;         /* kv_busy_poll_hold: no spinning until released */
 } kv_busy_poll;
 
 /* Sets up the idle handle on loop (it never keeps the loop alive). A budget of
@@ -30,6 +31,10 @@ typedef struct kv_busy_poll {
 int kv_busy_poll_init(kv_busy_poll *bp, uv_loop_t *loop, unsigned budget_us);
 /* Call on I/O activity (a read, a completed sync): starts or extends the spin. */
 void kv_busy_poll_note(kv_busy_poll *bp);
+/* While held, the loop does not spin: for waits where the work happens on
+ * other threads (an fdatasync), which a spinning loop would only slow down
+ * by taking a core they need. */
+void kv_busy_poll_hold(kv_busy_poll *bp, int held);
 /* Stops spinning for good (shutdown); the handle is closed with the loop's others. */
 void kv_busy_poll_stop(kv_busy_poll *bp);
 

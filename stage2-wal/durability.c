@@ -65,6 +65,7 @@ static void pump(server *srv);
 static void sync_done(uv_work_t *req, int status) {
     server *srv = req->data;
     srv->syncing = 0;
+    kv_busy_poll_hold(&srv->busy_poll, 0);
     if (status != 0) fatal_io("fdatasync (cancelled)", ECANCELED);
     if (srv->sync_err) fatal_io("fdatasync of the WAL", srv->sync_err);
     srv->synced_index = srv->sync_target;
@@ -75,6 +76,7 @@ static void sync_done(uv_work_t *req, int status) {
 
 static void start_sync(server *srv) {
     srv->syncing = 1;
+    kv_busy_poll_hold(&srv->busy_poll, 1);
     srv->sync_target = wal_written_index(&srv->wal);
     srv->sync_fd = wal_fd(&srv->wal);
     srv->sync_req.data = srv;

@@ -2,7 +2,8 @@
  * rotation, and the base file that compaction leaves behind.
  *
  * Layout under <data-dir>/wal/:
- *   0000000000000001.log   segments, named by the index of their first record
+ *   0000000000000001.log   segments, named by the index of their first record;
+ *                          the last one is preallocated and ends in zeros
  *   base-00000000000003e8.log   compacted live data covering indexes <= 0x3e8
  *   *.tmp                  unfinished work; deleted on start
  *
@@ -45,6 +46,8 @@ typedef struct wal {
     uint64_t next_index;    /* index the next append gets */
     uint64_t written_index; /* last record handed to the kernel with write(2) */
     kv_buf pending;         /* encoded records not yet written to fd */
+    uint64_t alloc_end;     /* size of the current segment's file: data, then preallocated zeros */
+    int no_prealloc;        /* preallocation failed once; do without */
 } wal;
 
 /* Opens (creating if needed) <data_dir>/wal, replays base and segments

@@ -13,14 +13,22 @@ def segments(data_dir):
 
 
 def record_ends(path):
-    """Byte offsets where each complete record of the file ends."""
+    """Byte offsets where each complete record of the file ends. The last
+    segment is preallocated: a record boundary followed only by zero bytes
+    is the end of the log."""
     with open(path, "rb") as f:
         data = f.read()
     ends, off = [], 0
-    while off + 8 <= len(data):
+    while off + 8 <= len(data) and data[off:].count(0) != len(data) - off:
         (length,) = struct.unpack(">I", data[off:off + 4])
         if off + 8 + length > len(data):
             break
         off += 8 + length
         ends.append(off)
     return ends
+
+
+def data_end(path):
+    """Where the records of a segment end (its preallocated zeros follow)."""
+    ends = record_ends(path)
+    return ends[-1] if ends else 0

@@ -95,6 +95,20 @@ static long file_size(const char *path) {
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* Where the records of the current segment end; preallocated zeros follow. */
+static long data_end(const wal *w) { return (long)w->segs[w->nsegs - 1].bytes; }
+
+/* 1 if every byte of the file from offset on is zero. */
+static int zero_from(const char *path, long offset) {
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, offset, SEEK_SET), 0);
+    int c, zero = 1;
+    while ((c = fgetc(fp)) != EOF) zero &= c == 0;
+    fclose(fp);
+    return zero;
+}
+
 static void test_reopen_replays_everything(void **state) {
     fixture *f = *state;
     wal w;
@@ -129,6 +143,12 @@ static void test_rotation_makes_segments_and_replays_all(void **state) {
     write_history(&w, 1, 200);
     size_t files = wal_file_count(&w);
     assert_true(files > 5);
+    /* Only the last segment keeps preallocated space; rotation trims the others. */
+    for (size_t i = 0; i + 1 < w.nsegs; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%016llx.log", (unsigned long long)w.segs[i].first);
+        assert_int_equal(file_size(path_in(f, name)), (long)w.segs[i].bytes);
+    }
     wal_close(&w);
     assert_int_equal(open_log(f, &w, 256, &st), 0);
     assert_int_equal(st.records, 200);
@@ -144,12 +164,12 @@ static void test_torn_tail_at_every_byte(void **state) {
     wal_replay_stats st;
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
     write_history(&w, 1, 4);
-    long before_last = file_size(path_in(f, "0000000000000001.log"));
+    long before_last = data_end(&w);
     write_history(&w, 5, 1);
+    long full = data_end(&w);
     wal_close(&w);
     const char *seg = path_in(f, "0000000000000001.log");
-    long full = file_size(seg);
-    assert_true(full > 0);
+    assert_true(file_size(seg) > full); /* preallocated */
     char *orig = malloc((size_t)full + 1);
     FILE *fp = fopen(seg, "rb");
     assert_int_equal(fread(orig, 1, (size_t)full, fp), (size_t)full);
@@ -162,9 +182,16 @@ static void test_torn_tail_at_every_byte(void **state) {
         assert_int_equal(st.records, 4); /* exactly the prefix */
         assert_true(has_value(f, 4));
         assert_false(has_value(f, 5));
-        assert_int_equal(file_size(seg), before_last); /* truncated at the boundary */
+        /* Cut off at the boundary: the torn bytes are gone (or were zeros,
+         * which are indistinguishable from preallocated space). */
+        assert_int_equal(data_end(&w), before_last);
+        assert_true(zero_from(seg, before_last));
         /* The log continues where the prefix ends. */
         assert_int_equal(w.next_index, 5);
+        write_history(&w, 5, 1);
+        wal_close(&w);
+        assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+        assert_int_equal(st.records, 5);
         wal_close(&w);
     }
     free(orig);
@@ -322,7 +349,7 @@ static void test_damage_before_valid_records_in_last_segment_refused(void **stat
     wal_replay_stats st;
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
     write_history(&w, 1, 9);
-    long rec10 = file_size(path_in(f, "0000000000000001.log"));
+    long rec10 = data_end(&w);
     write_history(&w, 10, 91);
     wal_close(&w);
     const char *seg = path_in(f, "0000000000000001.log");
@@ -349,14 +376,15 @@ static void test_out_of_sequence_record_in_last_segment_refused(void **state) {
     wal_replay_stats st;
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
     write_history(&w, 1, 5);
+    long end = data_end(&w);
     wal_close(&w);
     kv_buf b;
     kv_buf_init(&b);
     Kv__Command cmd;
     set_cmd(&cmd, "k3", "again");
     assert_int_equal(record_encode(&b, 3, 0, &cmd), 0);
-    int fd = open(path_in(f, "0000000000000001.log"), O_WRONLY | O_APPEND);
-    assert_int_equal(write(fd, kv_buf_rptr(&b), kv_buf_readable(&b)), (ssize_t)kv_buf_readable(&b));
+    int fd = open(path_in(f, "0000000000000001.log"), O_WRONLY);
+    assert_int_equal(pwrite(fd, kv_buf_rptr(&b), kv_buf_readable(&b), end), (ssize_t)kv_buf_readable(&b));
     close(fd);
     kv_buf_free(&b);
     char *before = snapshot_dir(f);
@@ -369,21 +397,23 @@ static void test_out_of_sequence_record_in_last_segment_refused(void **state) {
     kv_store_free(&f->store);
 }
 
-/* After a power cut a file can come back longer than what reached it, the
- * extra blocks zero: that is a torn tail like any other. */
-static void test_zero_filled_tail_truncated(void **state) {
+/* The last segment ends in preallocated zeros, and after a power cut it can
+ * come back longer still, the extra blocks zero: either way the zeros are
+ * the end of the log, and appends continue right after the last record. */
+static void test_zero_tail_is_end_of_log(void **state) {
     fixture *f = *state;
     wal w;
     wal_replay_stats st;
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
     write_history(&w, 1, 5);
+    long good = data_end(&w);
     wal_close(&w);
     const char *seg = path_in(f, "0000000000000001.log");
-    long good = file_size(seg);
-    assert_int_equal(truncate(seg, good + 4096), 0);
+    assert_true(file_size(seg) > good);
+    assert_int_equal(truncate(seg, file_size(seg) + 4096), 0);
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
     assert_int_equal(st.records, 5);
-    assert_int_equal(file_size(seg), good);
+    assert_int_equal(data_end(&w), good);
     write_history(&w, 6, 1);
     wal_close(&w);
     assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
@@ -425,7 +455,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_install_base_shrinks_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_before_valid_records_in_last_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_sequence_record_in_last_segment_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_filled_tail_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_tail_is_end_of_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_writes_pending_records_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
