@@ -467,6 +467,14 @@ int wal_sync_now(wal *w) {
     return 0;
 }
 
+int wal_trim(wal *w) {
+    uint64_t end = w->segs[w->nsegs - 1].bytes;
+    if (w->alloc_end <= end) return 0;
+    if (ftruncate(w->fd, (off_t)end) != 0) return -1;
+    w->alloc_end = end;
+    return 0;
+}
+
 int wal_rotate(wal *w) {
     /* Records still in memory belong to the current segment: the new one is
      * named after the first record it will hold. */
@@ -475,10 +483,7 @@ int wal_rotate(wal *w) {
     if (cur->first == w->next_index) return 0; /* current segment is empty */
     /* Only the last segment may end in preallocated zeros: cut them off
      * before it stops being the last (the sync below makes the size durable). */
-    if (w->alloc_end > cur->bytes) {
-        if (ftruncate(w->fd, (off_t)cur->bytes) != 0) return -1;
-        w->alloc_end = cur->bytes;
-    }
+    if (wal_trim(w) != 0) return -1;
     /* The old segment must be durable before records follow in a new one:
      * recovery only tolerates damage at the tail of the last segment. */
     if (wal_sync_now(w) != 0) return -1;

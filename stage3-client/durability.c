@@ -132,6 +132,8 @@ void durability_note_write(server *srv, conn *c, uint64_t idx) {
 
 void durability_flush_now(server *srv) {
     if (wal_write(&srv->wal) != 0) fatal_io("writing the WAL", errno);
+    /* Harmless if it fails: recovery reads the zeros as the end of the log. */
+    if (wal_trim(&srv->wal) != 0) kv_log(KV_LOG_WARN, "cannot trim the WAL's preallocated space: %s", strerror(errno));
     if (wal_sync_now(&srv->wal) != 0) fatal_io("fdatasync of the WAL", errno);
     srv->synced_index = wal_written_index(&srv->wal);
     srv->last_fsync_ms = wall_ms();

@@ -31,7 +31,8 @@ void durability_start(server *srv);
 /* A write command by c was logged as record idx: hold c's replies until
  * the record is written (everysec, no) or on disk (always). */
 void durability_note_write(server *srv, conn *c, uint64_t idx);
-/* Writes and syncs everything now, whatever the policy (shutdown). Fatal on error. */
+/* Writes and syncs everything now, whatever the policy, and trims the
+ * segment's preallocated space (shutdown). Fatal on error. */
 void durability_flush_now(server *srv);
 
 #endif

@@ -77,6 +77,11 @@ int wal_rotate_if_full(wal *w);
  * Afterwards every record before wal_current_first(w) is in older files. */
 int wal_rotate(wal *w);
 static inline uint64_t wal_current_first(const wal *w) { return w->segs[w->nsegs - 1].first; }
+/* Cuts the current segment's preallocated zeros off, so that its file holds
+ * exactly its records (rotation; clean shutdown, so a stopped server's files
+ * are what a reader expects). Durable after the next sync. Returns 0, or -1
+ * with errno set. */
+int wal_trim(wal *w);
 /* fdatasync of the current segment, on the calling thread (shutdown). */
 int wal_sync_now(wal *w);
 

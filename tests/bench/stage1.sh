@@ -11,9 +11,11 @@
 #   BENCH_REQUESTS  requests per redis-benchmark run (default 200000)
 #   BENCH_CLIENTS   parallel connections (default 50)
 #   BENCH_ROUNDS    how many times each pair is measured; the best run of each
-#                   server is reported (default 1)
+#                   server is reported (default 3: a -P 16 run lasts a fraction
+#                   of a second, and one run swings 10-20% on a shared machine)
 #   BENCH_NO_BUILD  set to 1 to use the existing build-release binaries
 #   STAGE1_BIN      server binary to compare (default build-release/bin/stage1-single-node)
+#   STAGE1_ARGS     extra flags for it, e.g. "--busy-poll-us 0" (default none)
 # Exits non-zero only when something failed to run, never because of a ratio.
 set -euo pipefail
 
@@ -22,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REQUESTS="${BENCH_REQUESTS:-200000}"
 CLIENTS="${BENCH_CLIENTS:-50}"
-ROUNDS="${BENCH_ROUNDS:-1}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 STAGE1_BIN="${STAGE1_BIN:-$BENCH_BUILD/bin/stage1-single-node}"
 
 bench_init
@@ -35,19 +37,11 @@ fi
 redis_port="$(bench_free_port)"
 ours_port="$(bench_free_port)"
 bench_redis_server "$redis_port"
-bench_start stage1 "$STAGE1_BIN" --port "$ours_port" --log-level warn
+# shellcheck disable=SC2086 # STAGE1_ARGS is a list of flags
+bench_start stage1 "$STAGE1_BIN" --port "$ours_port" --log-level warn ${STAGE1_ARGS:-}
 bench_wait_ping stage1 "$ours_port" "$BENCH_LAST_PID"
 bench_log "redis-server on $redis_port, stage1-single-node on $ours_port;" \
-    "$REQUESTS requests, $CLIENTS clients, $ROUNDS round(s)"
-
-# best OLD NEW: keeps the result with more ops/s ("ops p50 p99").
-best() {
-    if [[ -z "$1" ]]; then
-        echo "$2"
-    else
-        awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (y[1] + 0 > x[1] + 0) ? b : a }'
-    fi
-}
+    "$REQUESTS requests, $CLIENTS clients, $ROUNDS round(s)${STAGE1_ARGS:+, stage1 flags: $STAGE1_ARGS}"
 
 rows=()
 for pipeline in 1 16; do
@@ -58,8 +52,8 @@ for pipeline in 1 16; do
             r="$BENCH_RESULT"
             bench_run "$ours_port" "$test" "$REQUESTS" "$CLIENTS" "$pipeline"
             o="$BENCH_RESULT"
-            r_best="$(best "$r_best" "$r")"
-            o_best="$(best "$o_best" "$o")"
+            r_best="$(bench_best "$r_best" "$r")"
+            o_best="$(bench_best "$o_best" "$o")"
         done
         read -r r_ops r_p50 r_p99 <<<"$r_best"
         read -r o_ops o_p50 o_p99 <<<"$o_best"
@@ -75,7 +69,7 @@ done
 
 echo
 echo "stage 1 vs redis-server $(redis-server --version | awk '{ print $3 }' | sed 's/^v=//'):" \
-    "$REQUESTS requests, $CLIENTS clients, loopback"
+    "$REQUESTS requests, $CLIENTS clients, loopback${STAGE1_ARGS:+, stage1 flags: $STAGE1_ARGS}"
 bench_table_header redis stage1
 sum_ratio=0
 for row in "${rows[@]}"; do

@@ -5,7 +5,10 @@ import random
 import threading
 import time
 
+import os
+
 import kvtest
+import walfiles
 
 ROUNDS = 20
 WRITERS = 8
@@ -74,6 +77,10 @@ class CrashRecovery(kvtest.ServerTestCase):
             for w in writers:
                 w.stop = True
                 w.join(10)
+            # The crash left the last segment preallocated (records, then
+            # zeros): recovery must read the zeros as the end of the log.
+            last = walfiles.segments(os.path.join(srv.tmp, "data"))[-1]
+            self.assertGreater(os.path.getsize(last), walfiles.data_end(last))
             srv.start()
             c = srv.connect()
             for w in writers:

@@ -18,8 +18,9 @@ def record_ends(path):
     is the end of the log."""
     with open(path, "rb") as f:
         data = f.read()
+    nonzero_end = len(data.rstrip(b"\0"))  # from here on, only zeros
     ends, off = [], 0
-    while off + 8 <= len(data) and data[off:].count(0) != len(data) - off:
+    while off + 8 <= len(data) and off < nonzero_end:
         (length,) = struct.unpack(">I", data[off:off + 4])
         if off + 8 + length > len(data):
             break
