@@ -26,6 +26,7 @@ kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 printf '$ ls %s/wal\n' "$data"
 ls -l "$data/wal"
+echo "(the segment is preallocated: its records, then zeros up to 4 MiB; recovery reads the zeros as the end of the log)"
 
 say "Restart on the same data directory: recovery replays the log"
 "$BIN/stage2-wal" --port $port --data-dir "$data" >>"$log" 2>&1 &
