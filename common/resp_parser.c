@@ -56,7 +56,10 @@ static int push_arg(resp_parser *p, size_t off, size_t len) {
     return 0;
 }
 
-/* Strict decimal: optional '-', at least one digit, nothing else, no overflow. */
+/* Strict decimal as Redis reads lengths: optional '-', at least one digit,
+ * no leading zeros ("0" alone is fine, "-0" and "$04" are not), nothing
+ * else, no overflow. One spelling per number means a length cannot be
+ * padded to smuggle bytes past a check that reads it differently. */
 static int parse_ll(const char *s, size_t n, long long *out) {
     size_t i = 0;
     int neg = 0;
@@ -65,6 +68,7 @@ static int parse_ll(const char *s, size_t n, long long *out) {
         i = 1;
     }
     if (i == n || n - i > 18) return -1; /* 18 digits cannot overflow */
+    if (s[i] == '0' && (n - i > 1 || neg)) return -1;
     long long v = 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return -1;
@@ -185,12 +189,12 @@ static resp_status parse_multibulk(resp_parser *p, char *buf, size_t avail, size
                 return RESP_AGAIN;
             }
             long long count;
-            if (r < 0 || parse_ll(s, n, &count) != 0 || count < -1 || (count > 0 && (unsigned long long)count > p->lim.max_args))
+            if (r < 0 || parse_ll(s, n, &count) != 0 || (count > 0 && (unsigned long long)count > p->lim.max_args))
                 return fail(p, "%s", "invalid multibulk length");
             p->pos = next;
             if (count <= 0) {
                 *used = next;
-                return RESP_DONE; /* "*0" and "*-1" are empty requests; ignore them */
+                return RESP_DONE; /* "*0", "*-1" (any count <= 0) are empty requests, as in Redis */
             }
             p->nargs = count;
             p->state = ST_BULK_HEADER;

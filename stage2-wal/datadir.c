@@ -14,6 +14,36 @@
 
 #include "log.h"
 
+int datadir_fsync_parent(const char *path) {
+    char parent[4096];
+    if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        strcpy(parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0'; /* "/x": the root */
+    else
+        *slash = '\0';
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r;
+    do r = fsync(fd);
+    while (r != 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+/* mkdir that also makes a directory it created durable (see datadir_fsync_parent). */
+static int mkdir_durable(const char *path) {
+    if (mkdir(path, 0755) != 0) return errno == EEXIST ? 0 : -1;
+    return datadir_fsync_parent(path);
+}
+
 static int mkdir_p(const char *dir) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
@@ -23,11 +53,10 @@ static int mkdir_p(const char *dir) {
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        if (mkdir_durable(path) != 0) return -1;
         *p = '/';
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
+    return mkdir_durable(path);
 }
 
 int datadir_open_and_lock(const char *dir) {

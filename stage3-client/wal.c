@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datadir.h"
 #include "log.h"
 #include "record.h"
 
@@ -311,7 +312,12 @@ int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn ap
     kv_buf_init(&w->pending);
     w->dir = path_join(data_dir, "wal");
     if (!w->dir) return -1;
-    if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(w->dir, 0755) == 0) {
+        if (datadir_fsync_parent(w->dir) != 0) {
+            kv_log(KV_LOG_ERROR, "cannot fsync the directory holding %s: %s", w->dir, strerror(errno));
+            return -1;
+        }
+    } else if (errno != EEXIST) {
         kv_log(KV_LOG_ERROR, "cannot create %s: %s", w->dir, strerror(errno));
         return -1;
     }

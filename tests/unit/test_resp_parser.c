@@ -106,7 +106,7 @@ static void test_multibulk_basic(void **state) {
     (void)state;
     expect_ok("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "GET|k\n");
     expect_ok("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n", "SET|k|\n");
-    expect_ok("*0\r\n*-1\r\n", "\n\n"); /* empty requests are skipped */
+    expect_ok("*0\r\n*-1\r\n*-2\r\n", "\n\n\n"); /* empty requests (count <= 0) are skipped, as in Redis */
 }
 
 static void test_multibulk_binary(void **state) {
@@ -133,7 +133,10 @@ static void test_multibulk_errors(void **state) {
         const char *err;
     } cases[] = {
         {"*abc\r\n", "invalid multibulk length"},
-        {"*-2\r\n", "invalid multibulk length"},
+        {"*01\r\n", "invalid multibulk length"}, /* leading zero: one spelling per number */
+        {"*-0\r\n", "invalid multibulk length"},
+        {"*1\r\n$03\r\nfoo\r\n", "invalid bulk length"},
+        {"*1\r\n$-0\r\n", "invalid bulk length"},
         {"*+1\r\n", "invalid multibulk length"},
         {"* 1\r\n", "invalid multibulk length"},
         {"*1\n", "invalid multibulk length"}, /* bare LF in a header */
