@@ -48,19 +48,6 @@ static int parse_hex_name(const char *s, const char *suffix, uint64_t *out) {
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int pwrite_all(int fd, const char *p, size_t n, uint64_t off) {
     while (n > 0) {
         ssize_t w = pwrite(fd, p, n, (off_t)off);
@@ -524,9 +511,19 @@ size_t wal_file_count(const wal *w) { return w->nsegs + (w->base_index ? 1 : 0);
 
 typedef struct base_writer {
     int fd;
+    uint64_t off; /* bytes written so far */
     kv_buf buf;
     int failed;
 } base_writer;
+
+/* Writes out everything buffered. Returns 0, or -1 (and marks the writer failed). */
+static int base_flush(base_writer *bw) {
+    size_t n = kv_buf_readable(&bw->buf);
+    if (pwrite_all(bw->fd, kv_buf_rptr(&bw->buf), n, bw->off) != 0) return -(bw->failed = 1);
+    bw->off += n;
+    kv_buf_consume(&bw->buf, n);
+    return 0;
+}
 
 static int write_live_key(void *ctx, const char *key, size_t klen, const char *val, size_t vlen) {
     base_writer *bw = ctx;
@@ -537,10 +534,7 @@ static int write_live_key(void *ctx, const char *key, size_t klen, const char *v
     cmd.value.data = (uint8_t *)val;
     cmd.value.len = vlen;
     if (record_encode(&bw->buf, 0, 0, &cmd) != 0) return bw->failed = 1;
-    if (kv_buf_readable(&bw->buf) >= BASE_WRITE_CHUNK) {
-        if (write_all(bw->fd, kv_buf_rptr(&bw->buf), kv_buf_readable(&bw->buf)) != 0) return bw->failed = 1;
-        kv_buf_consume(&bw->buf, kv_buf_readable(&bw->buf));
-    }
+    if (kv_buf_readable(&bw->buf) >= BASE_WRITE_CHUNK && base_flush(bw) != 0) return 1;
     return 0;
 }
 
@@ -558,7 +552,7 @@ int wal_write_base(const char *dir, uint64_t upto, const kv_store *store) {
         return -1;
     }
     kv_store_foreach(store, write_live_key, &bw);
-    if (!bw.failed && write_all(bw.fd, kv_buf_rptr(&bw.buf), kv_buf_readable(&bw.buf)) != 0) bw.failed = 1;
+    if (!bw.failed) base_flush(&bw);
     if (!bw.failed && fsync(bw.fd) != 0) bw.failed = 1;
     if (bw.failed) kv_log(KV_LOG_ERROR, "compaction: writing %s failed: %s", path, strerror(errno));
     close(bw.fd);
