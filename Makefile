@@ -3,16 +3,18 @@
 MAKEFLAGS   += --no-print-directory
 BUILD_DIR   ?= build
 RELEASE_DIR ?= build-release
+VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: help deps build release test demo bench fuzz clean \
+.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6
 
 help:
 	@echo "make demo          install deps, build, run the demo"
-	@echo "make test          install deps, build (ASan+UBSan), run every stage's suite"
+	@echo "make test          install deps, build, run every stage's suite with ASan+UBSan, then under valgrind"
+	@echo "make valgrind      only the valgrind half of make test"
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
 	@echo "make diff-stageN   show what stage N changed against stage N-1"
 	@echo "make bench         release build, benchmarks against redis-server"
@@ -32,8 +34,19 @@ release: deps
 	@cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DKV_SANITIZE=OFF >/dev/null
 	@cmake --build $(RELEASE_DIR) -j$(JOBS)
 
-test: build
+# The same tests, built without sanitizers, with every test binary and every
+# server they start under valgrind's memcheck (which sees reads of
+# uninitialised memory; ASan does not).
+build-valgrind: deps
+	@cmake -S . -B $(VG_DIR) -DCMAKE_BUILD_TYPE=Debug -DKV_SANITIZE=OFF -DKV_VALGRIND=ON >/dev/null
+	@cmake --build $(VG_DIR) -j$(JOBS)
+
+valgrind: build-valgrind
+	cd $(VG_DIR) && ctest --output-on-failure -j$(JOBS)
+
+test: build build-valgrind
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+	cd $(VG_DIR) && ctest --output-on-failure -j$(JOBS)
 
 $(addprefix test-stage,1 2 3 4 5 6): test-stage%: build
 	@n=$*; dir=$$(echo $(STAGES) | cut -d' ' -f$$n); \
@@ -57,4 +70,4 @@ fuzz: deps
 	@tests/fuzz/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(RELEASE_DIR) build-fuzz
+	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(VG_DIR) build-fuzz

@@ -98,6 +98,13 @@ int server_init(server *srv, const server_config *cfg) {
         kv_log(KV_LOG_ERROR, "--bind %s is not an IPv4 or IPv6 address", cfg->bind);
         return -1;
     }
+    /* Signal handlers before the listener: once a client (or a test) can
+     * connect, a SIGTERM must already mean a graceful shutdown. */
+    uv_signal_init(srv->loop, &srv->sigint);
+    uv_signal_init(srv->loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_tcp_init(srv->loop, &srv->listener);
     srv->listener.data = srv;
     r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
@@ -106,11 +113,6 @@ int server_init(server *srv, const server_config *cfg) {
         kv_log(KV_LOG_ERROR, "cannot listen on %s:%lld: %s", cfg->bind, cfg->port, uv_strerror(r));
         return -1;
     }
-    uv_signal_init(srv->loop, &srv->sigint);
-    uv_signal_init(srv->loop, &srv->sigterm);
-    srv->sigint.data = srv->sigterm.data = srv;
-    uv_signal_start(&srv->sigint, on_signal, SIGINT);
-    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_timer_init(srv->loop, &srv->shutdown_timer);
     kv_busy_poll_init(&srv->busy_poll, srv->loop, (unsigned)cfg->busy_poll_us);
     srv->shutdown_timer.data = srv;

@@ -290,8 +290,8 @@ static void remove_file(wal *w, const char *name) {
         kv_log(KV_LOG_WARN, "cannot remove %s/%s: %s", w->dir, name, strerror(errno));
 }
 
-int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn apply, void *ctx,
-             wal_replay_stats *stats) {
+static int open_and_replay(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn apply, void *ctx,
+                           wal_replay_stats *stats) {
     memset(w, 0, sizeof *w);
     memset(stats, 0, sizeof *stats);
     w->fd = w->dirfd = -1;
@@ -397,6 +397,13 @@ out:
     stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     listing_free(&l);
     return ok ? 0 : -1;
+}
+
+int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn apply, void *ctx,
+             wal_replay_stats *stats) {
+    int r = open_and_replay(w, data_dir, segment_limit, apply, ctx, stats);
+    if (r != 0) wal_close(w); /* a failed open holds no memory or descriptors */
+    return r;
 }
 
 void wal_close(wal *w) {

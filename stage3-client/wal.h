@@ -53,7 +53,7 @@ typedef struct wal {
 /* Opens (creating if needed) <data_dir>/wal, replays base and segments
  * through apply, truncates a torn tail, and readies the log for appending.
  * On corruption or I/O error it logs why (file and offset) and returns -1
- * having modified nothing. */
+ * having modified nothing on disk and holding nothing in memory. */
 int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn apply, void *ctx,
              wal_replay_stats *stats);
 void wal_close(wal *w);

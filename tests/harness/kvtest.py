@@ -10,6 +10,9 @@
 #                   becomes a fresh temp dir per server (e.g. --data-dir {tmp}/data)
 #   KV_BIN_DIR      the build's bin/ directory (other tools of the build)
 #   KV_KEEP_TMP     if set, server temp dirs (logs, data) are left on disk
+#   KV_UNDER_VALGRIND  ON when servers run under valgrind (make valgrind): 20-50x
+#                   slower, so suites that repeat one check hundreds of times
+#                   may repeat it fewer times (UNDER_VALGRIND)
 import os
 import re
 import shlex
@@ -23,11 +26,14 @@ import unittest
 
 SERVER_BIN = os.environ.get("KV_SERVER_BIN", "")
 SERVER_ARGS = os.environ.get("KV_SERVER_ARGS", "")
+UNDER_VALGRIND = os.environ.get("KV_UNDER_VALGRIND", "").upper() in ("1", "ON", "TRUE")
 BIN_DIR = os.environ.get("KV_BIN_DIR", os.path.dirname(SERVER_BIN))
 
 # Sanitizer reports we refuse to ignore. A report does not always change the
 # exit code (UBSan, leaks at exit under some options), so the log is the truth.
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+# VALGRIND-ERROR-BEGIN is what a KV_VALGRIND build's server wrapper prints
+# around each memcheck finding (tests/CMakeLists.txt).
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "VALGRIND-ERROR-BEGIN")
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -77,6 +83,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+def nothing_listens(port):
+    """True when no socket listens on 127.0.0.1:port. (Bound with
+    SO_REUSEADDR, as the servers bind, so that connections of an earlier
+    server still in TIME_WAIT do not count.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def accepts_connections(port):
+    """True when something accepts TCP connections on 127.0.0.1:port. A
+    connection to itself does not count: with nothing listening, a client
+    whose ephemeral port happens to equal port connects to itself (TCP
+    simultaneous open), which looks like a server that is up."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+    except OSError:
+        return False
+    with s:
+        return s.getsockname() != s.getpeername()
+
+
 def port_is_free(port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
@@ -90,11 +122,17 @@ def sanitizer_lines(text):
     return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
 
 
+class SanitizerReport(Exception):
+    """A sanitizer or valgrind finding in a process's output. Not an
+    AssertionError on purpose: a test that expects a server to fail (with
+    assertRaises(AssertionError)) must still fail on a memory error."""
+
+
 def assert_no_sanitizer_reports(text, what="server"):
     bad = sanitizer_lines(text)
     if bad:
-        raise AssertionError("%s output contains sanitizer reports:\n%s\n--- full output ---\n%s"
-                             % (what, "\n".join(bad), tail(text)))
+        raise SanitizerReport("%s output contains sanitizer reports:\n%s\n--- full output ---\n%s"
+                              % (what, "\n".join(bad), tail(text)))
 
 
 def tail(text, lines=60):
@@ -461,11 +499,8 @@ class Server:
                 self.proc = None
                 assert_no_sanitizer_reports(self.log())
                 return False
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            if accepts_connections(self.port):
                 return True
-            except OSError:
-                pass
             if time.monotonic() >= deadline:
                 self.kill9()
                 raise AssertionError("server did not accept connections on port %d within %.0f s\n--- log ---\n%s"
@@ -516,6 +551,12 @@ class Server:
         self.proc = None
         self.returncode = rc
         assert_no_sanitizer_reports(self.log())
+        # A child the server forked (stage 2's compaction) holds a copy of the
+        # listening socket from fork() until it closes its inherited
+        # descriptors, its first act. A restart probing the port meanwhile
+        # would find the dead server's backlog, not the new server.
+        wait_for(lambda: nothing_listens(self.port), timeout=10,
+                 message="port %d released by the killed server and its children" % self.port)
         return rc
 
     def close(self):

@@ -9,9 +9,7 @@ foreach(t test_kvclient_pipeline test_kvclient_resilience)
     add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
     target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
     target_link_libraries(${t} PRIVATE kvclient kv_fake_server kv_server_proc PkgConfig::CMOCKA)
-    add_test(NAME stage3.${t} COMMAND ${t})
-    set_tests_properties(stage3.${t} PROPERTIES LABELS "stage3" TIMEOUT 120
-      ENVIRONMENT "KV_SERVER_BIN=$<TARGET_FILE:stage3-client>")
+    kv_c_test(stage3.${t} ${t} stage3 SERVER stage3-client)
   endif()
 endforeach()
 

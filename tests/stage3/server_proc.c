@@ -122,7 +122,8 @@ static int log_is_clean(const server_proc *sp) {
     if (!f) return 1;
     int clean = 1;
     while (fgets(line, sizeof line, f)) {
-        if (strstr(line, "AddressSanitizer") || strstr(line, "LeakSanitizer") || strstr(line, "runtime error:")) {
+        if (strstr(line, "AddressSanitizer") || strstr(line, "LeakSanitizer") || strstr(line, "runtime error:") ||
+            strstr(line, "VALGRIND-ERROR-BEGIN")) {
             fprintf(stderr, "server log %s: %s", path, line);
             clean = 0;
         }
