@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -444,6 +446,34 @@ static void test_rotate_writes_pending_records_first(void **state) {
     kv_store_free(&f->store);
 }
 
+/* When the filesystem cannot preallocate (here: a file size limit below the
+ * preallocation), the log says so once and goes on appending without it;
+ * nothing is lost and the segment holds no zeros. */
+static void test_preallocation_failure_falls_back(void **state) {
+    fixture *f = *state;
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 64 * 1024; /* below the 4 MiB the log preallocates ahead */
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of a signal */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 64u * 1024 * 1024, &st), 0);
+    write_history(&w, 1, 100);
+    assert_int_equal(w.no_prealloc, 1);
+    long end = data_end(&w);
+    wal_close(&w);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(file_size(path_in(f, "0000000000000001.log")), end); /* no zeros */
+    assert_int_equal(open_log(f, &w, 64u * 1024 * 1024, &st), 0);
+    assert_int_equal(st.records, 100);
+    for (int i = 1; i <= 100; i++) assert_true(has_value(f, i));
+    wal_close(&w);
+    kv_store_free(&f->store);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_replays_everything, setup, teardown),
@@ -457,6 +487,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_out_of_sequence_record_in_last_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_tail_is_end_of_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_writes_pending_records_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preallocation_failure_falls_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
