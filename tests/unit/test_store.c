@@ -1,6 +1,7 @@
 /* test_store.c - the hash-table store: binary-safe keys and values,
  * overwrite in place and by reallocation, delete, growth past many
- * doublings, O(1) size and memory accounting, and iteration. */
+ * doublings (incremental: keys reachable in either array meanwhile), O(1)
+ * size and memory accounting, and iteration. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,8 @@ static int teardown(void **state) {
     free(*state);
     return 0;
 }
+
+static size_t bucket_array_bytes(size_t n) { return n * sizeof(void *); }
 
 static void assert_value(kv_store *s, const void *k, size_t klen, const void *want, size_t wlen) {
     const char *v;
@@ -126,6 +129,65 @@ static void test_memory_back_to_start_after_many(void **state) {
     assert_int_equal(kv_store_mem(s), buckets_now);
 }
 
+static int count_visit(void *ctx, const char *key, size_t klen, const char *val, size_t vlen) {
+    (void)key, (void)klen, (void)val, (void)vlen;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Growth is spread over later writes: the write that starts it moves only a
+ * few buckets, every key stays reachable (and visited exactly once) while
+ * two arrays hold them, deletes and overwrites find keys in either array,
+ * and the old array is freed, and uncounted, once drained. */
+static void test_growth_is_incremental(void **state) {
+    kv_store *s = *state;
+    char k[32];
+    int n = 0;
+    while (!s->old) {
+        snprintf(k, sizeof k, "key:%d", n++);
+        assert_int_equal(kv_store_set(s, k, strlen(k), "v", 1), 0);
+    }
+    while (s->nbuckets < 4096) { /* grow a few times, so the old array is big */
+        snprintf(k, sizeof k, "key:%d", n++);
+        assert_int_equal(kv_store_set(s, k, strlen(k), "v", 1), 0);
+    }
+    while (!s->old) {
+        snprintf(k, sizeof k, "key:%d", n++);
+        assert_int_equal(kv_store_set(s, k, strlen(k), "v", 1), 0);
+    }
+    /* The write that started this growth moved almost nothing. */
+    assert_true(s->rehash_pos < s->nold / 2);
+    size_t both = bucket_array_bytes(s->nbuckets) + bucket_array_bytes(s->nold);
+    assert_true(kv_store_mem(s) > both); /* both arrays are counted while draining */
+    int steps = 0;
+    while (s->old) {
+        /* Every key reachable, every key visited once, at every step. */
+        for (int i = 0; i < n; i++) {
+            snprintf(k, sizeof k, "key:%d", i);
+            assert_true(kv_store_exists(s, k, strlen(k)));
+        }
+        size_t visited = 0;
+        assert_int_equal(kv_store_foreach(s, count_visit, &visited), 0);
+        assert_int_equal(visited, (size_t)n);
+        /* Overwrite a key in whichever array holds it; delete and re-add another. */
+        snprintf(k, sizeof k, "key:%d", steps % n);
+        assert_int_equal(kv_store_set(s, k, strlen(k), "w", 1), 0);
+        assert_value(s, k, strlen(k), "w", 1);
+        snprintf(k, sizeof k, "key:%d", (steps * 7 + 3) % n);
+        assert_int_equal(kv_store_del(s, k, strlen(k)), 1);
+        assert_false(kv_store_exists(s, k, strlen(k)));
+        assert_int_equal(kv_store_set(s, k, strlen(k), "v", 1), 0);
+        assert_int_equal(kv_store_count(s), (size_t)n);
+        steps++;
+    }
+    assert_true(steps > 10); /* it really was spread out */
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        assert_int_equal(kv_store_del(s, k, strlen(k)), 1);
+    }
+    assert_int_equal(kv_store_mem(s), bucket_array_bytes(s->nbuckets)); /* old array uncounted */
+}
+
 typedef struct visit {
     int seen[100];
     int calls;
@@ -167,6 +229,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_memory_accounting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_back_to_start_after_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_growth_is_incremental, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
