@@ -83,19 +83,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def nothing_listens(port):
-    """True when no socket listens on 127.0.0.1:port. (Bound with
-    SO_REUSEADDR, as the servers bind, so that connections of an earlier
-    server still in TIME_WAIT do not count.)"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def accepts_connections(port):
     """True when something accepts TCP connections on 127.0.0.1:port. A
     connection to itself does not count: with nothing listening, a client
@@ -109,8 +96,13 @@ def accepts_connections(port):
         return s.getsockname() != s.getpeername()
 
 
-def port_is_free(port):
+def port_is_free(port, reuse_addr=False):
+    """True when 127.0.0.1:port can be bound. With reuse_addr (as the
+    servers bind) only a listening socket makes it busy, not the TIME_WAIT
+    connections an earlier server left behind."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if reuse_addr:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -555,7 +547,7 @@ class Server:
         # listening socket from fork() until it closes its inherited
         # descriptors, its first act. A restart probing the port meanwhile
         # would find the dead server's backlog, not the new server.
-        wait_for(lambda: nothing_listens(self.port), timeout=10,
+        wait_for(lambda: port_is_free(self.port, reuse_addr=True), timeout=10,
                  message="port %d released by the killed server and its children" % self.port)
         return rc
 
