@@ -13,10 +13,7 @@ static void on_idle(uv_idle_t *h) {
         bp->last_ns = now;
         return;
     }
-    if (now - bp->last_ns >= bp->budget_ns) {
-        uv_idle_stop(h);
-        bp->spinning = 0;
-    }
+    if (now - bp->last_ns >= bp->budget_ns) uv_idle_stop(h);
 }
 
 int kv_busy_poll_init(kv_busy_poll *bp, uv_loop_t *loop, unsigned budget_us) {
@@ -32,20 +29,15 @@ int kv_busy_poll_init(kv_busy_poll *bp, uv_loop_t *loop, unsigned budget_us) {
 void kv_busy_poll_note(kv_busy_poll *bp) {
     if (bp->budget_ns == 0 || bp->held) return;
     bp->seen = 1;
-    if (bp->spinning) return;
-    if (uv_idle_start(&bp->idle, on_idle) == 0) bp->spinning = 1;
+    uv_idle_start(&bp->idle, on_idle); /* no-op while already spinning */
 }
 
 void kv_busy_poll_hold(kv_busy_poll *bp, int held) {
     bp->held = held;
-    if (held && bp->spinning) {
-        uv_idle_stop(&bp->idle);
-        bp->spinning = 0;
-    }
+    if (held) uv_idle_stop(&bp->idle);
 }
 
 void kv_busy_poll_stop(kv_busy_poll *bp) {
     bp->budget_ns = 0;
-    if (bp->spinning) uv_idle_stop(&bp->idle);
-    bp->spinning = 0;
+    uv_idle_stop(&bp->idle);
 }

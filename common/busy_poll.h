@@ -22,7 +22,6 @@ typedef struct kv_busy_poll {
     uint64_t budget_ns;
     uint64_t last_ns; /* when the spin last saw activity */
     int seen;         /* activity since the idle callback last ran */
-    int spinning;
     int held;         /* kv_busy_poll_hold: no spinning until released */
 } kv_busy_poll;
 
@@ -31,6 +30,8 @@ typedef struct kv_busy_poll {
 int kv_busy_poll_init(kv_busy_poll *bp, uv_loop_t *loop, unsigned budget_us);
 /* Call on I/O activity (a read, a completed sync): starts or extends the spin. */
 void kv_busy_poll_note(kv_busy_poll *bp);
+/* Spinning means the idle handle is active: libuv then polls without blocking. */
+static inline int kv_busy_poll_spinning(const kv_busy_poll *bp) { return uv_is_active((const uv_handle_t *)&bp->idle); }
 /* While held, the loop does not spin: for waits where the work happens on
  * other threads (an fdatasync), which a spinning loop would only slow down
  * by taking a core they need. */

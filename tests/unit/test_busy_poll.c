@@ -1,8 +1,8 @@
 /* test_busy_poll.c - the spin-before-sleep on a real libuv loop: activity
  * starts the spin, it ends once a whole budget passes without activity,
  * activity within the budget extends it, a hold suspends it, and a budget
- * of 0 never spins. "Spinning" is what libuv sees: an active idle handle,
- * which makes uv_backend_timeout() zero. */
+ * of 0 never spins. "Spinning" is what libuv sees: an active idle handle
+ * (kv_busy_poll_spinning), which makes uv_backend_timeout() zero. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,20 +47,20 @@ static void close_loop(fixture *f) {
  * how long (ns) the spin lasted. */
 static uint64_t spin_duration(fixture *f) {
     uint64_t start = uv_hrtime();
-    while (f->bp.spinning && uv_hrtime() - start < 1000000000ull) uv_run(&f->loop, UV_RUN_NOWAIT);
+    while (kv_busy_poll_spinning(&f->bp) && uv_hrtime() - start < 1000000000ull) uv_run(&f->loop, UV_RUN_NOWAIT);
     return uv_hrtime() - start;
 }
 
 static void test_activity_starts_and_budget_ends_spin(void **state) {
     (void)state;
     fixture *f = open_loop(2000);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     assert_int_not_equal(uv_backend_timeout(&f->loop), 0); /* nothing to do: the loop would block */
     kv_busy_poll_note(&f->bp);
-    assert_true(f->bp.spinning);
+    assert_true(kv_busy_poll_spinning(&f->bp));
     assert_int_equal(uv_backend_timeout(&f->loop), 0); /* spinning: poll without blocking */
     uint64_t took = spin_duration(f);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     assert_true(took >= 2000000ull);  /* at least the 2 ms budget */
     assert_true(took < 500000000ull); /* and it did end */
     close_loop(f);
@@ -75,10 +75,10 @@ static void test_activity_extends_spin(void **state) {
     while (uv_hrtime() - start < 6000000ull) {
         kv_busy_poll_note(&f->bp);
         uv_run(&f->loop, UV_RUN_NOWAIT);
-        assert_true(f->bp.spinning);
+        assert_true(kv_busy_poll_spinning(&f->bp));
     }
     spin_duration(f);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     close_loop(f);
 }
 
@@ -86,19 +86,19 @@ static void test_hold_suspends_spin(void **state) {
     (void)state;
     fixture *f = open_loop(100000);
     kv_busy_poll_note(&f->bp);
-    assert_true(f->bp.spinning);
+    assert_true(kv_busy_poll_spinning(&f->bp));
     kv_busy_poll_hold(&f->bp, 1);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     assert_int_not_equal(uv_backend_timeout(&f->loop), 0);
     kv_busy_poll_note(&f->bp); /* ignored while held */
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     kv_busy_poll_hold(&f->bp, 0);
     kv_busy_poll_note(&f->bp);
-    assert_true(f->bp.spinning);
+    assert_true(kv_busy_poll_spinning(&f->bp));
     kv_busy_poll_stop(&f->bp);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     kv_busy_poll_note(&f->bp); /* stopped for good */
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     close_loop(f);
 }
 
@@ -106,7 +106,7 @@ static void test_zero_budget_never_spins(void **state) {
     (void)state;
     fixture *f = open_loop(0);
     kv_busy_poll_note(&f->bp);
-    assert_false(f->bp.spinning);
+    assert_false(kv_busy_poll_spinning(&f->bp));
     assert_int_not_equal(uv_backend_timeout(&f->loop), 0);
     close_loop(f);
 }

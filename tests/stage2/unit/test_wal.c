@@ -224,6 +224,30 @@ static char *snapshot_dir(fixture *f) {
     return out;
 }
 
+/* Opening the log must fail and leave every file under wal/ as it was. */
+static void assert_refused_unchanged(fixture *f, size_t seglimit) {
+    wal w;
+    wal_replay_stats st;
+    char *before = snapshot_dir(f);
+    assert_int_equal(open_log(f, &w, seglimit, &st), -1);
+    wal_close(&w);
+    char *after = snapshot_dir(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+/* XORs the byte at offset of path with mask. */
+static void flip_bits(const char *path, long offset, unsigned char mask) {
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, offset), 1);
+    c ^= mask;
+    assert_int_equal(pwrite(fd, &c, 1, offset), 1);
+    close(fd);
+}
+
 static void test_corruption_in_earlier_segment_refused(void **state) {
     fixture *f = *state;
     wal w;
@@ -233,19 +257,8 @@ static void test_corruption_in_earlier_segment_refused(void **state) {
     wal_close(&w);
     /* Flip a payload byte of the second record of the first segment. */
     const char *seg = path_in(f, "0000000000000001.log");
-    int fd = open(seg, O_RDWR);
-    unsigned char c;
-    assert_int_equal(pread(fd, &c, 1, 30), 1);
-    c ^= 0x40;
-    assert_int_equal(pwrite(fd, &c, 1, 30), 1);
-    close(fd);
-    char *before = snapshot_dir(f);
-    assert_int_equal(open_log(f, &w, 256, &st), -1);
-    wal_close(&w);
-    char *after = snapshot_dir(f);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    flip_bits(seg, 30, 0x40);
+    assert_refused_unchanged(f, 256);
     kv_store_free(&f->store);
 }
 
@@ -355,19 +368,8 @@ static void test_damage_before_valid_records_in_last_segment_refused(void **stat
     write_history(&w, 10, 91);
     wal_close(&w);
     const char *seg = path_in(f, "0000000000000001.log");
-    int fd = open(seg, O_RDWR);
-    unsigned char c;
-    assert_int_equal(pread(fd, &c, 1, rec10 + 12), 1); /* a payload byte of record 10 */
-    c ^= 0x01;
-    assert_int_equal(pwrite(fd, &c, 1, rec10 + 12), 1);
-    close(fd);
-    char *before = snapshot_dir(f);
-    assert_int_equal(open_log(f, &w, 1 << 20, &st), -1);
-    wal_close(&w);
-    char *after = snapshot_dir(f);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    flip_bits(seg, rec10 + 12, 0x01); /* a payload byte of record 10 */
+    assert_refused_unchanged(f, 1 << 20);
     kv_store_free(&f->store);
 }
 
@@ -389,13 +391,7 @@ static void test_out_of_sequence_record_in_last_segment_refused(void **state) {
     assert_int_equal(pwrite(fd, kv_buf_rptr(&b), kv_buf_readable(&b), end), (ssize_t)kv_buf_readable(&b));
     close(fd);
     kv_buf_free(&b);
-    char *before = snapshot_dir(f);
-    assert_int_equal(open_log(f, &w, 1 << 20, &st), -1);
-    wal_close(&w);
-    char *after = snapshot_dir(f);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_refused_unchanged(f, 1 << 20);
     kv_store_free(&f->store);
 }
 
