@@ -21,21 +21,24 @@
 #include "log.h"
 #include "server.h"
 
+#define CHECK_INTERVAL_MS 1000
+
 static void on_sigchld(uv_signal_t *h, int signum) {
     server *srv = h->data;
+    compaction *cp = &srv->compaction;
     (void)signum;
-    if (srv->compact_pid <= 0) return;
+    if (cp->child_pid <= 0) return;
     int status;
-    pid_t r = waitpid(srv->compact_pid, &status, WNOHANG);
+    pid_t r = waitpid(cp->child_pid, &status, WNOHANG);
     if (r == 0 || (r < 0 && errno == EINTR)) return;
-    uv_signal_stop(&srv->sigchld);
-    srv->compact_pid = 0;
-    uint64_t upto = srv->compact_upto;
-    uint64_t took = uv_now(srv->loop) - srv->compact_started_ms;
+    uv_signal_stop(&cp->sigchld);
+    cp->child_pid = 0;
+    uint64_t upto = cp->upto;
+    uint64_t took = uv_now(srv->loop) - cp->started_ms;
     if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         uint64_t before = wal_total_bytes(&srv->wal);
         if (wal_install_base(&srv->wal, upto) == 0) {
-            srv->compactions_done++;
+            cp->done++;
             kv_log(KV_LOG_INFO, "compaction done in %" PRIu64 " ms: log %" PRIu64 " -> %" PRIu64
                    " bytes (base covers records up to %" PRIu64 ")", took, before, wal_total_bytes(&srv->wal), upto);
             return;
@@ -46,19 +49,22 @@ static void on_sigchld(uv_signal_t *h, int signum) {
     wal_discard_base(srv->wal.dir, upto);
 }
 
-int compaction_request(server *srv) {
-    if (srv->compact_pid > 0 || srv->compact_requested) return 1;
-    if (srv->wal.next_index - 1 <= srv->wal.base_index) return 2;
-    srv->compact_requested = 1;
-    return 0;
+compaction_request_result compaction_request(server *srv) {
+    compaction *cp = &srv->compaction;
+    if (compaction_in_progress(cp)) return COMPACTION_ALREADY_RUNNING;
+    if (srv->wal.next_index - 1 <= srv->wal.base_index) return COMPACTION_NOTHING_TO_DO;
+    cp->requested = 1;
+    return COMPACTION_STARTED;
 }
 
-void compaction_begin(server *srv) {
-    srv->compact_requested = 0;
-    if (srv->compact_pid > 0) return;
+void compaction_between_syncs(server *srv) {
+    compaction *cp = &srv->compaction;
+    if (!cp->requested) return;
+    cp->requested = 0;
+    if (cp->child_pid > 0) return;
     /* Step 1: close the current segment so the child's snapshot is exactly
      * "everything before the new segment". */
-    if (wal_rotate(&srv->wal) != 0) {
+    if (durability_rotate(&srv->durability) != 0) {
         kv_log(KV_LOG_ERROR, "compaction: cannot start a new segment: %s", strerror(errno));
         return;
     }
@@ -82,18 +88,21 @@ void compaction_begin(server *srv) {
         int rc = wal_write_base(srv->wal.dir, upto, &srv->store);
         _exit(rc == 0 ? 0 : 1);
     }
-    srv->compact_pid = pid;
-    srv->compact_upto = upto;
-    srv->compact_started_ms = uv_now(srv->loop);
-    uv_signal_start(&srv->sigchld, on_sigchld, SIGCHLD);
+    cp->child_pid = pid;
+    cp->upto = upto;
+    cp->started_ms = uv_now(srv->loop);
+    uv_signal_start(&cp->sigchld, on_sigchld, SIGCHLD);
     kv_log(KV_LOG_INFO, "compaction started (child pid %d): rewriting %zu live keys covering records up to %" PRIu64,
            (int)pid, kv_store_count(&srv->store), upto);
     /* The child may already have exited before the handler was installed. */
-    on_sigchld(&srv->sigchld, SIGCHLD);
+    on_sigchld(&cp->sigchld, SIGCHLD);
 }
 
-void compaction_check(server *srv) {
-    if (srv->compact_pid > 0 || srv->compact_requested || srv->shutting_down) return;
+/* Starts a compaction when the log is larger than --compact-min-bytes and
+ * twice the live data. */
+static void on_check(uv_timer_t *t) {
+    server *srv = t->data;
+    if (compaction_in_progress(&srv->compaction) || srv->shutting_down) return;
     uint64_t logged = wal_total_bytes(&srv->wal);
     uint64_t live = kv_store_mem(&srv->store);
     if (logged > srv->cfg.compact_min_bytes && logged > 2 * live) {
@@ -103,14 +112,28 @@ void compaction_check(server *srv) {
     }
 }
 
+void compaction_init(server *srv) {
+    compaction *cp = &srv->compaction;
+    memset(cp, 0, sizeof *cp);
+    uv_signal_init(srv->loop, &cp->sigchld);
+    cp->sigchld.data = srv;
+    uv_unref((uv_handle_t *)&cp->sigchld);
+    uv_timer_init(srv->loop, &cp->check);
+    cp->check.data = srv;
+    uv_timer_start(&cp->check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&cp->check);
+}
+
 void compaction_abort(server *srv) {
-    srv->compact_requested = 0;
-    if (srv->compact_pid <= 0) return;
-    kill(srv->compact_pid, SIGKILL);
+    compaction *cp = &srv->compaction;
+    cp->requested = 0;
+    uv_timer_stop(&cp->check);
+    if (cp->child_pid <= 0) return;
+    kill(cp->child_pid, SIGKILL);
     int status;
-    while (waitpid(srv->compact_pid, &status, 0) < 0 && errno == EINTR) {
+    while (waitpid(cp->child_pid, &status, 0) < 0 && errno == EINTR) {
     }
-    wal_discard_base(srv->wal.dir, srv->compact_upto);
+    wal_discard_base(srv->wal.dir, cp->upto);
     kv_log(KV_LOG_INFO, "shutdown: stopped the running compaction; the log is unchanged");
-    srv->compact_pid = 0;
+    cp->child_pid = 0;
 }

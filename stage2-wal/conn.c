@@ -105,7 +105,7 @@ void conn_resume(conn *c) {
 
 void conn_flush(conn *c) {
     if (c->closing || c->writing) return;
-    if (c->hold_seq > c->srv->durable_seq) return; /* release_held() in durability.c flushes us later */
+    if (c->reply_waits_for > c->srv->acked_upto) return; /* conn_release_replies flushes us later */
     size_t n = kv_buf_readable(&c->out);
     if (n == 0) {
         if (c->close_after_flush) conn_close(c);
@@ -271,4 +271,20 @@ conn *conn_accept(server *srv, int counted) {
     }
     start_reading(c);
     return c;
+}
+
+void conn_hold_replies_until(conn *c, uint64_t idx) { c->reply_waits_for = idx; }
+
+void conn_release_replies(server *srv, uint64_t upto) {
+    if (upto <= srv->acked_upto) return;
+    srv->acked_upto = upto;
+    conn *next;
+    for (conn *c = srv->conns; c; c = next) {
+        next = c->next; /* flushing may close c */
+        if (c->reply_waits_for && c->reply_waits_for <= upto) {
+            c->reply_waits_for = 0;
+            conn_flush(c);
+            conn_resume(c);
+        }
+    }
 }

@@ -26,11 +26,11 @@ struct conn {
     int close_after_flush;
     int closing;    /* uv_close called */
     int counted;    /* counts toward max-clients */
-    /* With --fsync always, output is held until the WAL is durable up to
-     * this record sequence: a reply must never promise a write the disk
-     * does not have yet. Replies after it in the pipeline wait too, so the
-     * client still sees them in order. */
-    uint64_t hold_seq;
+    /* Output is held until the record at this index may be acknowledged
+     * (with --fsync always: until it is durable): a reply must never promise
+     * a write the disk does not have yet. Replies after it in the pipeline
+     * wait too, so the client still sees them in order. 0: nothing held. */
+    uint64_t reply_waits_for;
     struct conn *prev, *next;
 };
 typedef struct conn conn;
@@ -46,5 +46,10 @@ void conn_flush(conn *c);
 /* Resumes reading (and runs requests already buffered) for a client paused
  * by backpressure, once its output has drained. */
 void conn_resume(conn *c);
+/* c's replies from now on wait until record idx may be acknowledged. */
+void conn_hold_replies_until(conn *c, uint64_t idx);
+/* Records up to upto may now be acknowledged: every connection waiting for
+ * no more than that gets its replies flushed. */
+void conn_release_replies(server *srv, uint64_t upto);
 
 #endif

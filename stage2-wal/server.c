@@ -88,6 +88,14 @@ static int replay_apply(void *ctx, const Kv__Command *cmd) {
     return apply_command(ctx, cmd) < 0 ? -1 : 0;
 }
 
+/* The durability module's reports: replies go on the event the policy names. */
+static void on_durability_report(void *ctx, durability_event ev, uint64_t upto) {
+    server *srv = ctx;
+    if (ev == durability_ack_event(&srv->durability)) conn_release_replies(srv, upto);
+}
+
+static void on_between_syncs(void *ctx) { compaction_between_syncs(ctx); }
+
 /* Rebuilds the store from the log before any client can connect. */
 static int recover(server *srv) {
     srv->lock_fd = datadir_open_and_lock(srv->cfg.data_dir);
@@ -109,7 +117,6 @@ int server_init(server *srv, const server_config *cfg) {
     memset(srv, 0, sizeof *srv);
     srv->lock_fd = -1;
     srv->cfg = *cfg;
-    durability_parse_policy(cfg->fsync, &srv->fsync); /* validated by the flag parser */
     srv->loop = uv_default_loop();
     srv->limits = resp_default_limits();
     srv->limits.max_request = cfg->max_request_bytes;
@@ -120,10 +127,14 @@ int server_init(server *srv, const server_config *cfg) {
     }
     srv->start_ms = uv_now(srv->loop);
     if (recover(srv) != 0) return -1;
-    durability_start(srv);
-    uv_signal_init(srv->loop, &srv->sigchld);
-    srv->sigchld.data = srv;
-    uv_unref((uv_handle_t *)&srv->sigchld);
+    kv_busy_poll_init(&srv->busy_poll, srv->loop, (unsigned)cfg->busy_poll_us);
+    fsync_policy policy;
+    durability_parse_policy(cfg->fsync, &policy); /* validated by the flag parser */
+    durability_hooks hooks = {.ctx = srv, .report = on_durability_report, .between_syncs = on_between_syncs};
+    durability_init(&srv->durability, srv->loop, &srv->wal, policy, &srv->busy_poll, hooks);
+    srv->acked_upto = wal_written_upto(&srv->wal); /* everything replayed is durable */
+    durability_start(&srv->durability);
+    compaction_init(srv);
 
     struct sockaddr_storage addr;
     int r = uv_ip4_addr(cfg->bind, (int)cfg->port, (struct sockaddr_in *)&addr);
@@ -148,7 +159,6 @@ int server_init(server *srv, const server_config *cfg) {
         return -1;
     }
     uv_timer_init(srv->loop, &srv->shutdown_timer);
-    kv_busy_poll_init(&srv->busy_poll, srv->loop, (unsigned)cfg->busy_poll_us);
     srv->shutdown_timer.data = srv;
     /* A client that vanishes mid-write must not kill us with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
@@ -171,8 +181,8 @@ static void close_any(uv_handle_t *h, void *arg) {
 void server_free(server *srv) {
     if (srv->wal_ready) {
         /* Whatever the policy, a clean exit leaves every logged write on disk. */
-        durability_flush_now(srv);
-        kv_log(KV_LOG_INFO, "WAL flushed and synced up to record %" PRIu64, wal_written_index(&srv->wal));
+        durability_flush_now(&srv->durability);
+        kv_log(KV_LOG_INFO, "WAL flushed and synced up to record %" PRIu64, wal_written_upto(&srv->wal));
         wal_close(&srv->wal);
         srv->wal_ready = 0;
     }

@@ -61,7 +61,7 @@ static long long log_and_apply(conn *c, const Kv__Command *cmd) {
         reply_oom(c);
         return -1;
     }
-    durability_note_write(srv, c, idx);
+    conn_hold_replies_until(c, idx);
     return n;
 }
 
@@ -106,9 +106,9 @@ static void cmd_del(conn *c, const kv_slice *argv, size_t argc) {
 
 static void cmd_compact(conn *c, const kv_slice *argv, size_t argc) {
     switch (compaction_request(c->srv)) {
-    case 0: reply_simple(&c->out, "Background compaction started"); break;
-    case 1: reply_error(&c->out, "ERR a compaction is already in progress"); break;
-    default: reply_simple(&c->out, "Nothing to compact"); break;
+    case COMPACTION_STARTED: reply_simple(&c->out, "Background compaction started"); break;
+    case COMPACTION_ALREADY_RUNNING: reply_error(&c->out, "ERR a compaction is already in progress"); break;
+    case COMPACTION_NOTHING_TO_DO: reply_simple(&c->out, "Nothing to compact"); break;
     }
 }
 

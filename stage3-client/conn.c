@@ -24,7 +24,7 @@
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
-static void progress(conn *c) { c->last_progress_ms = uv_now(c->srv->loop); }
+static void note_activity(conn *c) { c->last_activity_ms = uv_now(c->srv->loop); }
 static void process_input(conn *c);
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -87,7 +87,7 @@ static void on_write(uv_write_t *req, int status) {
     c->writing = 0;
     kv_buf_consume(&c->inflight, kv_buf_readable(&c->inflight));
     if (c->closing) return;
-    if (status == 0) progress(c);
+    if (status == 0) note_activity(c);
     if (status < 0) {
         kv_log(KV_LOG_DEBUG, "client %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
         conn_close(c);
@@ -108,7 +108,7 @@ void conn_resume(conn *c) {
 
 void conn_flush(conn *c) {
     if (c->closing || c->writing) return;
-    if (c->hold_seq > c->srv->durable_seq) return; /* release_held() in durability.c flushes us later */
+    if (c->reply_waits_for > c->srv->acked_upto) return; /* conn_release_replies flushes us later */
     size_t n = kv_buf_readable(&c->out);
     if (n == 0) {
         if (c->close_after_flush) conn_close(c);
@@ -119,7 +119,7 @@ void conn_flush(conn *c) {
     uv_buf_t b = uv_buf_init(kv_buf_rptr(&c->out), (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
     int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (w > 0) {
-        progress(c);
+        note_activity(c);
         kv_buf_consume(&c->out, (size_t)w);
         n -= (size_t)w;
     } else if (w != UV_EAGAIN && w != UV_ENOSYS) {
@@ -174,11 +174,11 @@ static int over_output_limit(conn *c) {
 
 void conn_check_idle(conn *c, uint64_t now_ms) {
     uint64_t limit_ms = (uint64_t)c->srv->cfg.idle_timeout * 1000;
-    if (limit_ms == 0 || c->closing || c->hold_seq > c->srv->durable_seq) return;
-    if (now_ms - c->last_progress_ms < limit_ms) return;
+    if (limit_ms == 0 || c->closing || c->reply_waits_for > c->srv->acked_upto) return;
+    if (now_ms - c->last_activity_ms < limit_ms) return;
     c->srv->stats.idle_closes++;
     kv_log(KV_LOG_INFO, "client %llu (%s): idle for %llu s (--timeout %lld); closing", (unsigned long long)c->id,
-           c->peer, (unsigned long long)((now_ms - c->last_progress_ms) / 1000), c->srv->cfg.idle_timeout);
+           c->peer, (unsigned long long)((now_ms - c->last_activity_ms) / 1000), c->srv->cfg.idle_timeout);
     conn_close(c);
 }
 
@@ -252,7 +252,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0) return;
-    progress(c);
+    note_activity(c);
     kv_buf_commit(&c->in, (size_t)nread);
     kv_busy_poll_note(&c->srv->busy_poll);
     process_input(c);
@@ -301,7 +301,23 @@ conn *conn_accept(server *srv, int counted) {
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
-    progress(c);
+    note_activity(c);
     start_reading(c);
     return c;
+}
+
+void conn_hold_replies_until(conn *c, uint64_t idx) { c->reply_waits_for = idx; }
+
+void conn_release_replies(server *srv, uint64_t upto) {
+    if (upto <= srv->acked_upto) return;
+    srv->acked_upto = upto;
+    conn *next;
+    for (conn *c = srv->conns; c; c = next) {
+        next = c->next; /* flushing may close c */
+        if (c->reply_waits_for && c->reply_waits_for <= upto) {
+            c->reply_waits_for = 0;
+            conn_flush(c);
+            conn_resume(c);
+        }
+    }
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "busy_poll.h"
+#include "compaction.h"
 #include "config.h"
 #include "durability.h"
 #include "resp_parser.h"
@@ -46,30 +47,17 @@ typedef struct server {
     size_t args_cap;
     kv_busy_poll busy_poll;
 
-    /* write-ahead log and durability (durability.c) */
+    /* the write-ahead log, and who decides when its records are safe */
     wal wal;
     int lock_fd;               /* holds <data-dir>/LOCK; -1 until taken */
     int wal_ready;             /* wal_open succeeded */
     wal_replay_stats replay;
-    fsync_policy fsync;
-    uv_prepare_t before_poll;  /* writes buffered records once per loop iteration */
-    uv_timer_t cron;           /* once a second: everysec fsync, compaction check */
-    uv_work_t sync_req;
-    int syncing;               /* an fdatasync is running on a worker thread */
-    int sync_fd;
-    int sync_err;
-    uint64_t sync_target;      /* last record the running fdatasync covers */
-    uint64_t synced_index;     /* last record known durable */
-    uint64_t durable_seq;      /* held replies up to this record have been released */
-    uint64_t last_fsync_ms;    /* wall clock */
-
-    /* compaction (compaction.c) */
-    uv_signal_t sigchld;
-    int compact_requested;
-    int compact_pid;
-    uint64_t compact_upto;
-    uint64_t compact_started_ms;
-    uint64_t compactions_done;
+    durability durability;     /* durability.c */
+    compaction compaction;     /* compaction.c */
+    /* Replies to writes of records up to here have been released to their
+     * clients (a connection whose reply_waits_for is beyond it holds its
+     * output; see conn.h). */
+    uint64_t acked_upto;
 } server;
 
 /* Sets up the loop, store, listener and signals. Logs and returns -1 on failure. */

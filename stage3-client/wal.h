@@ -7,10 +7,22 @@
  *   base-00000000000003e8.log   compacted live data covering indexes <= 0x3e8
  *   *.tmp                  unfinished work; deleted on start
  *
- * Everything here runs on the loop thread except wal_write_base (run in a
- * forked child) and the fdatasync the server runs on a worker thread against
- * wal_fd(). The WAL itself never syncs behind the caller's back except at
- * rotation, so the caller decides the fsync policy. */
+ * A record goes through three positions, one sequence of indexes for all:
+ *   appended  wal_append encoded it into this process's memory: lost if the
+ *             process dies. Up to next_index - 1.
+ *   written   wal_write handed it to the kernel with pwrite: survives the
+ *             process dying, not the machine. Up to wal_written_upto().
+ *   durable   an fdatasync of its segment returned: survives a power cut.
+ *             The WAL does not track this; whoever syncs does (durability.c).
+ * The WAL itself never syncs behind the caller's back except at rotation, so
+ * the caller decides the fsync policy.
+ *
+ * The code is cut by operation: wal_recovery.c (open and replay),
+ * wal_append.c (append, write, preallocate, rotate, trim, sync), wal_base.c
+ * (compaction's base file), wal_files.c (names and shared file operations).
+ * Everything runs on the loop thread except wal_write_base (run in a forked
+ * child) and the fdatasync the server runs on a worker thread against
+ * wal_fd(). */
 #ifndef STAGE_WAL_H
 #define STAGE_WAL_H
 
@@ -44,7 +56,7 @@ typedef struct wal {
     uint64_t base_index;    /* records <= this live in the base file (0: none) */
     uint64_t base_bytes;
     uint64_t next_index;    /* index the next append gets */
-    uint64_t written_index; /* last record handed to the kernel with write(2) */
+    uint64_t written_upto;  /* last record handed to the kernel (pwrite) */
     kv_buf pending;         /* encoded records not yet written to fd */
     uint64_t alloc_end;     /* size of the current segment's file: data, then preallocated zeros */
     int no_prealloc;        /* preallocation failed once; do without */
@@ -65,7 +77,7 @@ uint64_t wal_append(wal *w, const Kv__Command *cmd);
  * durable). Returns 0, or -1 with errno set. */
 int wal_write(wal *w);
 /* Index of the last record handed to the kernel. */
-static inline uint64_t wal_written_index(const wal *w) { return w->written_index; }
+static inline uint64_t wal_written_upto(const wal *w) { return w->written_upto; }
 static inline int wal_has_pending(const wal *w) { return kv_buf_readable(&w->pending) > 0; }
 static inline int wal_fd(const wal *w) { return w->fd; }
 
