@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean \
+.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6
 
@@ -16,7 +16,8 @@ help:
 	@echo "make test          install deps, build, run every stage's suite with ASan+UBSan, then under valgrind"
 	@echo "make valgrind      only the valgrind half of make test"
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
-	@echo "make diff-stageN   show what stage N changed against stage N-1"
+	@echo "make diff-stageN   show what stage N changed against stage N-1 (its LESSON first)"
+	@echo "make check-copies  check that each stage differs from the previous one only where its LESSON says"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser fuzzer for a bounded time (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
@@ -53,11 +54,13 @@ $(addprefix test-stage,1 2 3 4 5 6): test-stage%: build
 	if [ ! -f "$$dir/CMakeLists.txt" ]; then echo "stage $$n ($$dir) is not built yet"; exit 0; fi; \
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L "^stage$$n$$"
 
+# Exit status 141 (SIGPIPE) is a reader such as `head` that stopped early.
 $(addprefix diff-stage,2 3 4 5 6): diff-stage%:
-	@n=$*; prev=$$((n - 1)); \
-	a=$$(echo $(STAGES) | cut -d' ' -f$$prev); b=$$(echo $(STAGES) | cut -d' ' -f$$n); \
-	if [ ! -d "$$b" ]; then echo "stage $$n ($$b) is not built yet"; exit 0; fi; \
-	git diff --no-index --stat $$a $$b; git diff --no-index $$a $$b; true
+	@scripts/diff-stage.sh $* || [ $$? -eq 141 ]
+
+# The drift guard (also run by make test, as the ctest checks.copies).
+check-copies:
+	@/usr/bin/python3 scripts/check_copies.py
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin

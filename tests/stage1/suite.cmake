@@ -4,7 +4,7 @@
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/../stage1/suite.cmake)
 #   kv_stage1_suite(stage2.stage1 stage2 stage2-wal --data-dir {tmp}/data)
 # Extra arguments reach every server the scripts start ("{tmp}" becomes a
-# fresh temp dir per server; see tests/harness/kvtest.py).
+# fresh temp dir per server; see tests/harness/kvtest/env.py).
 # Included once per directory that uses it (variables are directory-scoped).
 
 # Where the scripts live, captured now: inside the function
