@@ -38,15 +38,12 @@ static kv_frame_status unpack(kv_frame_decoder *d, const unsigned char *p, size_
     Kv__PeerMessage *m = kv__peer_message__unpack(NULL, n, p);
     if (!m) return fail(d, KV_FRAME_EDECODE, "undecodable PeerMessage in a frame of %zu bytes", n);
     if (m->msg_case == KV__PEER_MESSAGE__MSG__NOT_SET) {
-        /* protobuf-c keeps fields it does not know: the first one names the type. */
-        if (m->base.n_unknown_fields > 0) {
-            unsigned tag = (unsigned)m->base.unknown_fields[0].tag;
-            kv__peer_message__free_unpacked(m, NULL);
-            return fail(d, KV_FRAME_EUNKNOWN, "unknown peer message type (field %u) in a frame of %zu bytes",
-                        tag, n);
-        }
+        /* Every field of PeerMessage is in the oneof, so a non-empty payload
+         * with none set holds a field protobuf-c kept as unknown: its number
+         * names the type (a later stage's message, or garbage that parsed). */
+        unsigned tag = m->base.n_unknown_fields > 0 ? (unsigned)m->base.unknown_fields[0].tag : 0;
         kv__peer_message__free_unpacked(m, NULL);
-        return fail(d, KV_FRAME_EUNKNOWN, "PeerMessage with no type set in a frame of %zu bytes", n);
+        return fail(d, KV_FRAME_EUNKNOWN, "unknown peer message type (field %u) in a frame of %zu bytes", tag, n);
     }
     *out = m;
     return KV_FRAME_OK;
