@@ -35,6 +35,7 @@ typedef struct kv_secret {
  * secret file"); min_len is the shortest secret accepted (at least 1).
  * Returns 0, or -1 with the reason in err (and *out left empty). */
 int kv_secret_load(const char *path, const char *what, size_t min_len, kv_secret *out, char *err, size_t errlen);
+/* Wipes and frees a secret kv_secret_load filled; harmless on an empty one. */
 void kv_secret_free(kv_secret *s);
 
 /* Fills nonce with fresh random bytes. Returns 0, or -1 if the library
