@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config                 # compiler and build
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler # the two libraries every stage links
   libcmocka-dev                                    # unit tests
+  libsodium-dev                                    # peer authentication: HMAC-SHA256, random nonces (stage 4)
   valgrind                                         # every test again under memcheck (make test)
   libedit-dev                                      # kvcli line editing (stage 3)
   libhiredis-dev                                   # a C client no one here wrote (stage 3 tests, bench)
