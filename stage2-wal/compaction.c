@@ -124,16 +124,15 @@ void compaction_init(server *srv) {
     uv_unref((uv_handle_t *)&cp->check);
 }
 
-void compaction_abort(server *srv) {
+void compaction_abort(server *srv, const char *why) {
     compaction *cp = &srv->compaction;
     cp->requested = 0;
-    uv_timer_stop(&cp->check);
     if (cp->child_pid <= 0) return;
     kill(cp->child_pid, SIGKILL);
     int status;
     while (waitpid(cp->child_pid, &status, 0) < 0 && errno == EINTR) {
     }
     wal_discard_base(srv->wal.dir, cp->upto);
-    kv_log(KV_LOG_INFO, "shutdown: stopped the running compaction; the log is unchanged");
+    kv_log(KV_LOG_INFO, "%s: stopped the running compaction; the log is unchanged", why);
     cp->child_pid = 0;
 }

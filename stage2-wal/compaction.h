@@ -34,8 +34,9 @@ compaction_request_result compaction_request(server *srv);
 /* The durability module's between-syncs moment: starts a requested
  * compaction (its first step rotates the current segment). */
 void compaction_between_syncs(server *srv);
-/* Shutdown: stops a running child and removes its temp file. */
-void compaction_abort(server *srv);
+/* Stops a running child and removes its temp file (shutdown; in stage 4
+ * also a follower replacing its whole log). why starts the log line. */
+void compaction_abort(server *srv, const char *why);
 
 static inline int compaction_in_progress(const compaction *c) { return c->child_pid > 0 || c->requested; }
 

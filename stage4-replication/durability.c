@@ -143,3 +143,5 @@ void durability_flush_now(durability *d) {
     d->written_upto = d->durable_upto = wal_written_upto(d->wal);
     d->last_fsync_ms = wall_ms();
 }
+
+void durability_restart(durability *d) { d->written_upto = d->durable_upto = wal_written_upto(d->wal); }

@@ -81,6 +81,10 @@ durability_event durability_ack_event(const durability *d);
 /* Closes the current segment now (it becomes durable) and starts a new
  * one. Only from the between_syncs hook. Returns 0, or -1 with errno set. */
 int durability_rotate(durability *d);
+/* The WAL now holds another log (a follower installed a full copy, which
+ * may be shorter than the log it replaced): take its positions as they
+ * are. Only from the between_syncs hook. */
+void durability_restart(durability *d);
 /* Writes and syncs everything now, whatever the policy, and trims the
  * segment's preallocated space (shutdown). Fatal on error. */
 void durability_flush_now(durability *d);

@@ -79,7 +79,7 @@ void server_begin_shutdown(server *srv, const char *why) {
     kv_busy_poll_stop(&srv->busy_poll);
     close_if_open((uv_handle_t *)&srv->sigint);
     close_if_open((uv_handle_t *)&srv->sigterm);
-    compaction_abort(srv);
+    compaction_abort(srv, "shutdown");
     /* Replies already computed are still sent; requests not yet read are not run. */
     conn *next;
     for (conn *c = srv->conns; c; c = next) {

@@ -74,6 +74,7 @@ static int classify(wal_listing *l, const char *dir, const char *name) {
     if (strncmp(name, "base-", 5) == 0 && parse_hex_name(name + 5, ".log", &v) == 0)
         return grow_push((void **)&l->bases, &l->nbases, sizeof v, &v);
     if (parse_hex_name(name, ".log", &v) == 0) return grow_push((void **)&l->segs, &l->nsegs, sizeof v, &v);
+    if (strcmp(name, "HISTORY") == 0) return 0; /* the log's history id (history.h), not a log file */
     kv_log(KV_LOG_WARN, "ignoring unexpected file %s/%s", dir, name);
     return 0;
 }

@@ -1,0 +1,136 @@
+/* wal_read.c - reading whole frames back by index (see wal_read.h). */
+#include "wal_read.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "record.h"
+#include "wal_files.h"
+
+/* The segment holding index i: the last one starting at or before it. */
+static const wal_segment *segment_of(const wal *w, uint64_t i) {
+    const wal_segment *found = NULL;
+    for (size_t k = 0; k < w->nsegs && w->segs[k].first <= i; k++) found = &w->segs[k];
+    return found;
+}
+
+/* How far the data of the open segment goes: its size in the table, or, if
+ * compaction has dropped it from the table, the end of the file. */
+static uint64_t segment_end(const wal_reader *r) {
+    for (size_t k = 0; k < r->w->nsegs; k++)
+        if (r->w->segs[k].first == r->seg_first) return r->w->segs[k].bytes;
+    off_t end = lseek(r->fd, 0, SEEK_END);
+    return end < 0 ? 0 : (uint64_t)end;
+}
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off) {
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        p = (char *)p + got;
+        n -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int open_segment_at(wal_reader *r, uint64_t first) {
+    char name[WAL_NAME_MAX];
+    wal_segment_name(name, sizeof name, first);
+    int fd = openat(r->w->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        kv_log(KV_LOG_WARN, "replication: cannot read %s/%s: %s", r->w->dir, name, strerror(errno));
+        return -1;
+    }
+    if (r->fd >= 0) close(r->fd);
+    r->fd = fd;
+    r->seg_first = first;
+    r->off = 0;
+    return 0;
+}
+
+int wal_reader_open(wal_reader *r, const wal *w, uint64_t next) {
+    memset(r, 0, sizeof *r);
+    r->w = w;
+    r->fd = -1;
+    r->next = next;
+    const wal_segment *s = segment_of(w, next);
+    if (!s || next <= w->base_index) {
+        kv_log(KV_LOG_WARN, "replication: record %" PRIu64 " is no longer in the log (compacted)", next);
+        return -1;
+    }
+    if (open_segment_at(r, s->first) != 0) return -1;
+    /* Skip the segment's records before `next` by their lengths alone. */
+    uint64_t end = s->bytes;
+    for (uint64_t i = s->first; i < next; i++) {
+        unsigned char h[RECORD_HEADER_BYTES];
+        if (r->off + sizeof h > end || pread_all(r->fd, h, sizeof h, r->off) != 0) {
+            kv_log(KV_LOG_WARN, "replication: cannot find record %" PRIu64 " in segment %016" PRIx64, next, s->first);
+            wal_reader_close(r);
+            return -1;
+        }
+        r->off += RECORD_HEADER_BYTES + be32(h);
+    }
+    return 0;
+}
+
+/* Reads one chunk of the open segment (whole frames only) into out. */
+static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uint64_t last, uint64_t *count) {
+    unsigned char h[RECORD_HEADER_BYTES];
+    if (r->off + sizeof h > end || pread_all(r->fd, h, sizeof h, r->off) != 0) return -1;
+    size_t first = RECORD_HEADER_BYTES + be32(h);
+    if (first > RECORD_HEADER_BYTES + RECORD_MAX_PAYLOAD || r->off + first > end) {
+        kv_log(KV_LOG_ERROR, "replication: record %" PRIu64 " runs past its segment's data", r->next);
+        return -1;
+    }
+    if (want < first) want = first; /* one record bigger than a chunk goes alone */
+    if (want > end - r->off) want = (size_t)(end - r->off);
+    if (kv_buf_reserve(out, want) != 0) return -1;
+    unsigned char *p = (unsigned char *)kv_buf_wptr(out);
+    if (pread_all(r->fd, p, want, r->off) != 0) return -1;
+    /* Keep whole frames: the chunk may end inside one. */
+    size_t used = 0;
+    while (r->next <= last && want - used >= RECORD_HEADER_BYTES) {
+        size_t len = RECORD_HEADER_BYTES + be32(p + used);
+        if (len > want - used) break;
+        used += len;
+        r->next++;
+        (*count)++;
+    }
+    kv_buf_commit(out, used);
+    r->off += used;
+    return 0;
+}
+
+int wal_reader_read(wal_reader *r, kv_buf *out, size_t max_bytes, uint64_t *count) {
+    *count = 0;
+    uint64_t last = wal_written_upto(r->w);
+    size_t start = kv_buf_readable(out);
+    while (r->next <= last && kv_buf_readable(out) - start < max_bytes) {
+        uint64_t end = segment_end(r);
+        if (r->off >= end) {
+            /* This segment is done: the next record opens the next one. */
+            const wal_segment *s = segment_of(r->w, r->next);
+            if (!s || s->first != r->next || open_segment_at(r, r->next) != 0) return -1;
+            continue;
+        }
+        size_t want = max_bytes - (kv_buf_readable(out) - start);
+        if (read_chunk(r, out, want, end, last, count) != 0) return -1;
+    }
+    return 0;
+}
+
+void wal_reader_close(wal_reader *r) {
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    r->seg_first = 0;
+}
