@@ -390,6 +390,27 @@ static void test_undecodable_payload(void **state) {
     const unsigned char bad2[6] = {0, 0, 0, 2, 0x0f, 0x00};
     assert_decode_error(KV_FRAME_MAX_DEFAULT, bad2, sizeof bad2, KV_FRAME_EDECODE,
                         "undecodable PeerMessage in a frame of 2 bytes");
+    /* Field number 0 spelled in two bytes, which protobuf-c would accept and
+     * then fail to re-encode: at the top, and inside Records > LogRecord >
+     * Command (found by fuzz_peer_frame in a Hello). */
+    const unsigned char zero_top[9] = {0, 0, 0, 5, 0x52, 0x00, 0x80, 0x00, 0x00};
+    assert_decode_error(KV_FRAME_MAX_DEFAULT, zero_top, sizeof zero_top, KV_FRAME_EDECODE,
+                        "undecodable PeerMessage (field number 0) in a frame of 5 bytes");
+    const unsigned char zero_deep[13] = {0, 0, 0, 9, 0x4a, 7, 0x0a, 5, 0x1a, 3, 0x80, 0x00, 0x00};
+    assert_decode_error(KV_FRAME_MAX_DEFAULT, zero_deep, sizeof zero_deep, KV_FRAME_EDECODE,
+                        "undecodable PeerMessage (field number 0) in a frame of 9 bytes");
+    /* An ordinary unknown field (31) at the same depth is kept: it
+     * re-encodes as it came. */
+    const unsigned char unknown_deep[13] = {0, 0, 0, 9, 0x4a, 7, 0x0a, 5, 0x1a, 3, 0xf8, 0x01, 0x05};
+    kv_frame_decoder z;
+    kv_frame_decoder_init(&z, KV_FRAME_MAX_DEFAULT);
+    size_t zused;
+    Kv__PeerMessage *zm = NULL;
+    assert_int_equal(kv_frame_decode(&z, unknown_deep, sizeof unknown_deep, &zused, &zm), KV_FRAME_OK);
+    assert_int_equal(zm->records->records[0]->command->base.n_unknown_fields, 1);
+    assert_int_equal(kv__peer_message__get_packed_size(zm), 9);
+    kv_peer_message_free(zm);
+    kv_frame_decoder_free(&z);
     /* The same error when the payload arrives split (the buffered path). */
     kv_frame_decoder d;
     kv_frame_decoder_init(&d, KV_FRAME_MAX_DEFAULT);
