@@ -18,7 +18,7 @@ help:
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
 	@echo "make diff-stageN   show what stage N changed against stage N-1"
 	@echo "make bench         release build, benchmarks against redis-server"
-	@echo "make fuzz          run the RESP parser fuzzer for a bounded time (FUZZ_SECONDS)"
+	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 
