@@ -19,7 +19,7 @@ help:
 	@echo "make diff-stageN   show what stage N changed against stage N-1 (its LESSON first)"
 	@echo "make check-copies  check that each stage differs from the previous one only where its LESSON says"
 	@echo "make bench         release build, benchmarks against redis-server"
-	@echo "make fuzz          run the RESP parser fuzzer for a bounded time (FUZZ_SECONDS)"
+	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 

@@ -32,11 +32,45 @@ static kv_frame_status fail(kv_frame_decoder *d, kv_frame_status st, const char 
     return st;
 }
 
+/* protobuf-c checks that a tag is not 0 on its first byte only, so a field
+ * number 0 spelled in two bytes (80 00) is accepted and kept as an unknown
+ * field, which packs back as a single 00 that protobuf-c then refuses: a
+ * message that cannot be re-encoded (a follower writing a received record to
+ * its own log would write one it cannot read back). Field numbers start at 1:
+ * such a payload is not protobuf. Found by fuzz_peer_frame. */
+static int has_field_zero(const ProtobufCMessage *m) {
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0) return 1;
+    const ProtobufCMessageDescriptor *desc = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *sub = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t j = 0; j < n; j++)
+                if (sub[j] && has_field_zero(sub[j])) return 1;
+            continue;
+        }
+        /* A oneof's members share one pointer: only the set one is valid. */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+        if (sub && has_field_zero(sub)) return 1;
+    }
+    return 0;
+}
+
 /* Unpacks one payload; a message of a type this build does not know is an
  * error here, so callers only ever see the types they handle. */
 static kv_frame_status unpack(kv_frame_decoder *d, const unsigned char *p, size_t n, Kv__PeerMessage **out) {
     Kv__PeerMessage *m = kv__peer_message__unpack(NULL, n, p);
     if (!m) return fail(d, KV_FRAME_EDECODE, "undecodable PeerMessage in a frame of %zu bytes", n);
+    if (has_field_zero(&m->base)) {
+        kv__peer_message__free_unpacked(m, NULL);
+        return fail(d, KV_FRAME_EDECODE, "undecodable PeerMessage (field number 0) in a frame of %zu bytes", n);
+    }
     if (m->msg_case == KV__PEER_MESSAGE__MSG__NOT_SET) {
         /* Every field of PeerMessage is in the oneof, so a non-empty payload
          * with none set holds a field protobuf-c kept as unknown: its number

@@ -20,6 +20,13 @@
 /* Default payload limit: above the largest request a stage accepts (16 MiB
  * by default) plus the record around it, with room for a batch. */
 #define KV_FRAME_MAX_DEFAULT ((size_t)64 << 20)
+/* Limit for a link whose peer has not yet proved the cluster secret: the
+ * handshake messages are small, and protobuf-c's decoded form of a frame can
+ * be 32 times its size on the wire (measured: a 1 MiB Records frame of empty
+ * records decodes into 32 MiB), so a stranger must not get to send 64 MiB
+ * (2 GiB decoded). Raise it with kv_frame_decoder_set_limit once the peer
+ * has authenticated. */
+#define KV_FRAME_HANDSHAKE_MAX ((size_t)4096)
 
 typedef enum kv_frame_status {
     KV_FRAME_OK = 0,    /* a whole message was decoded (or encoded) */
@@ -44,6 +51,11 @@ typedef struct kv_frame_decoder {
 
 void kv_frame_decoder_init(kv_frame_decoder *d, size_t max_payload);
 void kv_frame_decoder_free(kv_frame_decoder *d);
+/* Applies from the next frame header on (a frame already announced keeps
+ * the limit it was checked against). */
+static inline void kv_frame_decoder_set_limit(kv_frame_decoder *d, size_t max_payload) {
+    d->max_payload = max_payload;
+}
 
 /* Takes bytes from data[0, len) and sets *used to how many it took.
  *  KV_FRAME_OK: *out is a message the caller owns (kv_peer_message_free);

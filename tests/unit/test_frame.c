@@ -304,6 +304,51 @@ static void test_buffer_follows_arrivals(void **state) {
     free(reason);
 }
 
+/* A link starts with the handshake limit and is raised once the peer has
+ * authenticated: the same frame is refused before and accepted after. */
+static void test_limit_raised_after_handshake(void **state) {
+    (void)state;
+    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT, hello = KV__PEER_MESSAGE__INIT;
+    Kv__Error e = KV__ERROR__INIT;
+    Kv__Hello h = KV__HELLO__INIT;
+    char reason[5001];
+    memset(reason, 'x', 5000);
+    reason[5000] = '\0';
+    e.reason = reason;
+    m.msg_case = KV__PEER_MESSAGE__MSG_ERROR, m.error = &e;
+    h.client_host = "127.0.0.1";
+    hello.msg_case = KV__PEER_MESSAGE__MSG_HELLO, hello.hello = &h;
+    kv_buf b;
+    kv_buf_init(&b);
+    assert_int_equal(kv_frame_append(&b, &hello, KV_FRAME_MAX_DEFAULT), KV_FRAME_OK);
+    size_t hello_len = kv_buf_readable(&b);
+    assert_int_equal(kv_frame_append(&b, &m, KV_FRAME_MAX_DEFAULT), KV_FRAME_OK);
+
+    kv_frame_decoder d;
+    kv_frame_decoder_init(&d, KV_FRAME_HANDSHAKE_MAX);
+    Kv__PeerMessage *got[2];
+    size_t n = 0, used;
+    feed(&d, kv_buf_rptr(&b), hello_len, got, &n, 2);
+    assert_int_equal(n, 1);
+    kv_peer_message_free(got[0]);
+    Kv__PeerMessage *big = NULL;
+    assert_int_equal(kv_frame_decode(&d, kv_buf_rptr(&b) + hello_len, kv_buf_readable(&b) - hello_len, &used, &big),
+                     KV_FRAME_EOVERSIZE);
+    kv_frame_decoder_free(&d);
+
+    kv_frame_decoder_init(&d, KV_FRAME_HANDSHAKE_MAX);
+    n = 0;
+    feed(&d, kv_buf_rptr(&b), hello_len, got, &n, 2);
+    kv_frame_decoder_set_limit(&d, KV_FRAME_MAX_DEFAULT); /* authenticated */
+    feed(&d, kv_buf_rptr(&b) + hello_len, kv_buf_readable(&b) - hello_len, got, &n, 2);
+    assert_int_equal(n, 2);
+    assert_int_equal(strlen(got[1]->error->reason), 5000);
+    kv_peer_message_free(got[0]);
+    kv_peer_message_free(got[1]);
+    kv_frame_decoder_free(&d);
+    kv_buf_free(&b);
+}
+
 /* --- errors ---------------------------------------------------------------- */
 
 /* Feeds bytes in one go; expects the error and its message. */
@@ -390,6 +435,27 @@ static void test_undecodable_payload(void **state) {
     const unsigned char bad2[6] = {0, 0, 0, 2, 0x0f, 0x00};
     assert_decode_error(KV_FRAME_MAX_DEFAULT, bad2, sizeof bad2, KV_FRAME_EDECODE,
                         "undecodable PeerMessage in a frame of 2 bytes");
+    /* Field number 0 spelled in two bytes, which protobuf-c would accept and
+     * then fail to re-encode: at the top, and inside Records > LogRecord >
+     * Command (found by fuzz_peer_frame in a Hello). */
+    const unsigned char zero_top[9] = {0, 0, 0, 5, 0x52, 0x00, 0x80, 0x00, 0x00};
+    assert_decode_error(KV_FRAME_MAX_DEFAULT, zero_top, sizeof zero_top, KV_FRAME_EDECODE,
+                        "undecodable PeerMessage (field number 0) in a frame of 5 bytes");
+    const unsigned char zero_deep[13] = {0, 0, 0, 9, 0x4a, 7, 0x0a, 5, 0x1a, 3, 0x80, 0x00, 0x00};
+    assert_decode_error(KV_FRAME_MAX_DEFAULT, zero_deep, sizeof zero_deep, KV_FRAME_EDECODE,
+                        "undecodable PeerMessage (field number 0) in a frame of 9 bytes");
+    /* An ordinary unknown field (31) at the same depth is kept: it
+     * re-encodes as it came. */
+    const unsigned char unknown_deep[13] = {0, 0, 0, 9, 0x4a, 7, 0x0a, 5, 0x1a, 3, 0xf8, 0x01, 0x05};
+    kv_frame_decoder z;
+    kv_frame_decoder_init(&z, KV_FRAME_MAX_DEFAULT);
+    size_t zused;
+    Kv__PeerMessage *zm = NULL;
+    assert_int_equal(kv_frame_decode(&z, unknown_deep, sizeof unknown_deep, &zused, &zm), KV_FRAME_OK);
+    assert_int_equal(zm->records->records[0]->command->base.n_unknown_fields, 1);
+    assert_int_equal(kv__peer_message__get_packed_size(zm), 9);
+    kv_peer_message_free(zm);
+    kv_frame_decoder_free(&z);
     /* The same error when the payload arrives split (the buffered path). */
     kv_frame_decoder d;
     kv_frame_decoder_init(&d, KV_FRAME_MAX_DEFAULT);
@@ -474,6 +540,7 @@ int main(void) {
         cmocka_unit_test(test_split_twice_within_a_frame),
         cmocka_unit_test(test_byte_by_byte),
         cmocka_unit_test(test_buffer_follows_arrivals),
+        cmocka_unit_test(test_limit_raised_after_handshake),
         cmocka_unit_test(test_oversized_refused_on_the_header),
         cmocka_unit_test(test_frame_at_the_limit_accepted),
         cmocka_unit_test(test_empty_frame),
