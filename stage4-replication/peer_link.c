@@ -63,7 +63,7 @@ int peer_link_init(peer_link *l, uv_loop_t *loop, const peer_link_ops *ops, void
     l->ops = ops;
     l->owner = owner;
     strcpy(l->addr, "?");
-    kv_frame_decoder_init(&l->dec, KV_FRAME_MAX_DEFAULT);
+    kv_frame_decoder_init(&l->dec, KV_FRAME_HANDSHAKE_MAX); /* raised by peer_link_trust */
     kv_buf_init(&l->in);
     kv_buf_init(&l->out);
     kv_buf_init(&l->inflight);
@@ -202,3 +202,5 @@ void peer_link_fail(peer_link *l, const char *reason) {
     kv_buf_free(&tmp);
     peer_link_close(l, reason);
 }
+
+void peer_link_trust(peer_link *l) { kv_frame_decoder_set_limit(&l->dec, KV_FRAME_MAX_DEFAULT); }

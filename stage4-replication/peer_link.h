@@ -57,6 +57,10 @@ int peer_link_send(peer_link *l, const Kv__PeerMessage *m);
 int peer_link_send_raw(peer_link *l, const void *p, size_t n);
 /* Bytes queued and not yet written to the kernel. */
 size_t peer_link_pending(const peer_link *l);
+/* Until the other end is trusted (it proved the cluster secret, or none is
+ * configured) frames are limited to KV_FRAME_HANDSHAKE_MAX: a decoded
+ * message can be many times its wire size. This lifts the limit. */
+void peer_link_trust(peer_link *l);
 /* Logs why, then closes (unwritten output is dropped). */
 void peer_link_close(peer_link *l, const char *why);
 /* Sends Error{reason} (best effort) and closes: the other end logs the reason. */

@@ -1,0 +1,67 @@
+/* leader.h - the leader's side of replication: the followers it serves on
+ * the peer port. For each: a handshake (Hello, the cluster secret's
+ * challenge, SyncRequest), then either "continue from index N" or a full
+ * copy of the state at an index, then the log from there on, read back from
+ * the leader's own segment files, as fast as the follower takes it.
+ *
+ * Memory per follower is bounded by design: records are read from disk only
+ * while the follower's link has less than FEED_HIGH_WATER bytes unsent, so
+ * a follower that stops reading just stops being sent to. One that sends no
+ * Ack for --follower-timeout seconds is dropped; it resumes from its log
+ * when it comes back. */
+#ifndef STAGE_LEADER_H
+#define STAGE_LEADER_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "digest.h"
+#include "peer_link.h"
+#include "wal_read.h"
+
+typedef struct repl repl;
+
+typedef enum follower_state {
+    FOLLOWER_HELLO,     /* waiting for its Hello */
+    FOLLOWER_AUTH,      /* it must answer our challenge, then we answer its */
+    FOLLOWER_SYNC,      /* waiting for its SyncRequest */
+    FOLLOWER_COPYING,   /* sending it a full copy */
+    FOLLOWER_STREAMING, /* sending it records */
+} follower_state;
+
+struct follower {
+    peer_link link;
+    repl *r;
+    follower_state state;
+    char id[64]; /* its client address, from its Hello */
+    unsigned char nonce[KV_AUTH_NONCE_LEN];
+    int proved;  /* it answered our challenge */
+    uint64_t acked;        /* highest index it acknowledged */
+    uint64_t last_ack_ms;  /* loop time */
+    wal_reader reader;     /* the next record to send it */
+    int reader_open;
+    kv_buf batch;          /* frames for one Records message */
+    /* a full copy in progress: the base file, mapped */
+    const unsigned char *copy_map;
+    size_t copy_size, copy_off;
+    uint64_t copy_index;
+    kv_digest copy_digest;
+    struct follower *prev, *next;
+};
+
+/* Starts listening on the peer port. */
+int leader_listen(repl *r);
+/* New records are written: send them to every streaming follower. */
+void leader_feed_all(repl *r);
+/* Closes every follower link (demotion, shutdown). */
+void leader_drop_all(repl *r, const char *why);
+/* Once per tick: drops followers silent for longer than the timeout. */
+void leader_check_timeouts(repl *r, uint64_t now_ms);
+/* Lag of f behind the leader's log, in records and milliseconds. */
+uint64_t leader_lag_records(const repl *r, const follower *f);
+uint64_t leader_lag_ms(const repl *r, const follower *f, uint64_t now_ms);
+/* Remembers when the records up to upto were written (for lag in ms). */
+void leader_note_written(repl *r, uint64_t upto, uint64_t now_ms);
+const char *follower_state_name(follower_state s);
+
+#endif
