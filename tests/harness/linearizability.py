@@ -220,7 +220,7 @@ class KeyResult:
     after it; expected is what the model would have answered there."""
 
     def __init__(self, key, verdict, ops, order, blocker=None, state=None, expected=None,
-                 seconds=0.0):
+                 seconds=0.0, longest=0):
         self.key = key
         self.verdict = verdict          # "ok" | "fail" | "unknown"
         self.ops = ops                  # Ops on this key, history order
@@ -229,6 +229,7 @@ class KeyResult:
         self.state = state              # register after order (fail only)
         self.expected = expected        # (status, output) the model gives blocker
         self.seconds = seconds
+        self.longest = longest          # length of the longest prefix before trimming
 
     def explain(self):
         if self.verdict == "ok":
@@ -237,18 +238,18 @@ class KeyResult:
             return "key %s: unknown, the search ran out of time (%d operations)" % (
                 _show(self.key), len(self.ops))
         lines = ["key %s: NOT linearizable (%d operations)" % (_show(self.key), len(self.ops)),
-                 "  longest linearizable prefix found (%d operations):" % len(self.order)]
+                 "  a linearizable order of %d operations (the longest the search built had %d):" % (
+                     len(self.order), self.longest)]
         shown = self.order if len(self.order) <= 12 else self.order[-12:]
         if len(shown) < len(self.order):
             lines.append("    ... %d earlier operations" % (len(self.order) - len(shown)))
         for o in shown:
             lines.append("    %s   [client %s, op #%d]" % (o.describe(), o.client, o.id))
         b = self.blocker
-        lines.append("  after it the register holds %s; op #%d had to come next (it returned before" % (
-            _show(self.state), b.id))
-        lines.append("  the others were called) but cannot: client %s saw %s," % (b.client, b.describe()))
-        lines.append("  where the model answers %s. Every other order fails too." %
-                     describe_outcome(*self.expected))
+        lines.append("  after it the register holds %s, so op #%d cannot follow: client %s saw" % (
+            _show(self.state), b.id, b.client))
+        lines.append("    %s   where the model answers %s." % (b.describe(), describe_outcome(*self.expected)))
+        lines.append("  Every other order the search tried fails as well.")
         return "\n".join(lines)
 
 
@@ -359,12 +360,18 @@ def _check_key(key, ops, deadline):
         order = [live[op_of[c]] for c, _ in stack]
         return KeyResult(key, "ok", ops, order, seconds=seconds)
     prefix = [live[i] for i in best]
+    blocker = live[best_blocker]
+    longest = len(prefix)
+    # Operations at the end of the prefix that did not have to come before
+    # the blocker (called after it, or never known to happen) only blur the
+    # illustration; leaving them out keeps the prefix linearizable.
+    while prefix and (prefix[-1].call > blocker.call or prefix[-1].status == "unknown"):
+        prefix.pop()
     reg = None
     for o in prefix:
         reg = step(reg, o)[1]
-    blocker = live[best_blocker]
     _, status, output = apply(reg, blocker.op, blocker.value)
-    return KeyResult(key, "fail", ops, prefix, blocker, reg, (status, output), seconds)
+    return KeyResult(key, "fail", ops, prefix, blocker, reg, (status, output), seconds, longest)
 
 
 def check(history, timeout=60.0):
