@@ -21,6 +21,7 @@
 #  * Memoisation: the pair (set of linearized operations, model state) is
 #    remembered; reaching a pair already seen cannot succeed where it failed
 #    before, so that branch is cut. This is what makes the search practical.
+#    Two further cuts for unknown operations are explained in _check_key.
 # Operations whose outcome is unknown (timeout, dropped connection) return at
 # "infinity": they may be linearized anywhere after their call, including
 # after everything else, which is the same as not having happened.
@@ -320,44 +321,83 @@ def _check_key(key, ops, deadline):
             nxt[prv[x]] = x
             prv[nxt[x]] = x
 
+    # Unknown operations never block anything (their returns are at the
+    # end) and can always be placed last. Three sound cuts follow, without
+    # which a failing search tries every subset of them:
+    #  * laziness: at each step definite operations are tried first (pass
+    #    0), unknown ones only after those failed (pass 1), so each state is
+    #    first explored with as few unknown operations used as possible;
+    #  * subsumption: a state reached with fewer unknown operations used can
+    #    do all that it can do with more, so if (placed definite ops, state)
+    #    failed with unknown set U, it fails with any superset of U;
+    #  * twins: among unplaced unknown operations that do the same thing
+    #    and have all been called, only the first needs trying.
+    twin = [(o.op, o.value) if o.status == "unknown" else None for o in live]
     state = None
-    linearized = 0
-    stack = []                  # (call node, state before it)
-    seen = set()
+    definite = 0                # bits of placed definite operations
+    unknown = 0                 # bits of placed unknown operations
+    stack = []                  # (call node, state before it, pass)
+    seen = {}                   # (definite, state) -> unknown sets tried
     best, best_blocker = [], None
+    # Done once every definite operation is placed: the unknown ones left
+    # can all go last (and the subsumption cut would refuse to place them).
+    full = 0
+    for i, o in enumerate(live):
+        if twin[i] is None:
+            full |= 1 << i
     entry = nxt[head]
+    phase = 0
     steps = 0
-    while nxt[head] != tail:
+    while definite != full:
         steps += 1
         if steps & 1023 == 0 and time.monotonic() > deadline:
             return KeyResult(key, "unknown", ops, [], seconds=time.monotonic() - start)
         if is_call[entry]:
             i = op_of[entry]
+            if (twin[i] is None) == (phase == 1):
+                entry = nxt[entry]      # not this pass's kind
+                continue
+            if phase == 1:
+                x = prv[entry]
+                while x != head and twin[op_of[x]] != twin[i]:
+                    x = prv[x]
+                if x != head:           # an earlier twin is still unplaced
+                    entry = nxt[entry]
+                    continue
             accepted, new_state = step(state, live[i])
             if accepted:
-                bits = linearized | (1 << i)
-                if (bits, new_state) not in seen:
-                    seen.add((bits, new_state))
-                    stack.append((entry, state))
-                    state, linearized = new_state, bits
+                if phase == 0:
+                    d, u = definite | (1 << i), unknown
+                else:
+                    d, u = definite, unknown | (1 << i)
+                tried = seen.setdefault((d, new_state), [])
+                if not any(m & ~u == 0 for m in tried):
+                    tried.append(u)
+                    stack.append((entry, state, phase))
+                    state, definite, unknown = new_state, d, u
                     lift(entry)
-                    entry = nxt[head]
+                    entry, phase = nxt[head], 0
                     continue
             entry = nxt[entry]
+        elif phase == 0:
+            entry, phase = nxt[head], 1
         else:
             # The op this return closes was never placed: this branch is dead.
             if best_blocker is None or len(stack) > len(best):
-                best = [op_of[c] for c, _ in stack]
+                best = [op_of[c] for c, _, _ in stack]
                 best_blocker = op_of[entry]
             if not stack:
                 break
-            entry, state = stack.pop()
-            linearized &= ~(1 << op_of[entry])
+            entry, state, phase = stack.pop()
+            definite &= ~(1 << op_of[entry])
+            unknown &= ~(1 << op_of[entry])
             unlift(entry)
             entry = nxt[entry]
     seconds = time.monotonic() - start
-    if nxt[head] == tail:
-        order = [live[op_of[c]] for c, _ in stack]
+    if definite == full:
+        order = [live[op_of[c]] for c, _, _ in stack]
+        placed = {o.id for o in order}
+        order += [o for o in live if o.id not in placed]
         return KeyResult(key, "ok", ops, order, seconds=seconds)
     prefix = [live[i] for i in best]
     blocker = live[best_blocker]
