@@ -22,7 +22,8 @@ LEFT = 110
 CHAR_W = 7.2
 PAD = 14
 WINDOW_OPS = 15         # prefix operations shown before the failure, in the focused view
-ALL_KEYS_LIMIT = 3000   # the all-keys view is left out of larger histories
+ALL_KEYS_LIMIT = 3000
+TABLE_ROWS = 20         # rows of the order shown before the failure   # the all-keys view is left out of larger histories
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 20px; color: #222; }
@@ -65,17 +66,22 @@ def _timeline(ops, roles, numbers, points, title_id, band=None):
     position; points: ordered (op id, time) linearization points."""
     clients = sorted({o.client for o in ops}, key=lambda c: (len(c), c))
     row = {c: i for i, c in enumerate(clients)}
-    times = sorted({o.call for o in ops} | {o.end for o in ops if o.end != math.inf}
-                   | {t for _, t in points})
+    # Columns are (time, 0) for calls and (time, 1) for returns: an operation
+    # that returns at the instant another is called is drawn overlapping it
+    # (the checker counts them as concurrent), and one that takes no
+    # measurable time still gets a bar.
+    times = sorted({(o.call, 0) for o in ops} | {(o.end, 1) for o in ops if o.end != math.inf}
+                   | {(t, 0) for _, t in points})
     rank = {t: i for i, t in enumerate(times)}
+    call_col = lambda o: rank[(o.call, 0)]  # noqa: E731
+    ret_col = lambda o: rank[(o.end, 1)]  # noqa: E731
     # Each column as far right as the widest label ending there needs.
     need = {}
     for o in ops:
         if o.end == math.inf:
             continue
         w = max(len(s) for s in _label(o)) * CHAR_W + PAD + (22 if o.id in numbers else 0)
-        r = rank[o.end]
-        need.setdefault(r, []).append((rank[o.call], w))
+        need.setdefault(ret_col(o), []).append((call_col(o), w))
     x = []
     for r in range(len(times)):
         pos = LEFT + 10 if r == 0 else x[r - 1] + 18
@@ -94,7 +100,7 @@ def _timeline(ops, roles, numbers, points, title_id, band=None):
                'patternTransform="rotate(45)"><rect width="4" height="8" fill="#fff3c4"/>'
                '<rect x="4" width="4" height="8" fill="#fffbe8"/></pattern></defs>' % title_id)
     if band is not None and band.end != math.inf:
-        bx0, bx1 = x[rank[band.call]], x[rank[band.ret]]
+        bx0, bx1 = x[call_col(band)], x[ret_col(band)]
         out.append('<rect class="band" x="%.1f" y="4" width="%.1f" height="%d" fill="#c62828" '
                    'opacity="0.07"/>' % (bx0, bx1 - bx0, height - 8))
         for bx in (bx0, bx1):
@@ -109,9 +115,9 @@ def _timeline(ops, roles, numbers, points, title_id, band=None):
         out.append('</g>')
     for o in ops:
         y = 20 + row[o.client] * ROW_H
-        x0 = x[rank[o.call]]
+        x0 = x[call_col(o)]
         unknown = o.end == math.inf
-        x1 = right if unknown else x[rank[o.end]]
+        x1 = right if unknown else x[ret_col(o)]
         role = roles.get(o.id, "other")
         fill, stroke = STYLE[role]
         if unknown and role not in ("blocker",):
@@ -119,6 +125,8 @@ def _timeline(ops, roles, numbers, points, title_id, band=None):
         tip = "op #%d  client %s  %s\ncall %d ns\nreturn %s" % (
             o.id, o.client, o.describe(), o.call,
             "unknown (treated as never)" if unknown else "%d ns (+%d)" % (o.ret, o.ret - o.call))
+        if unknown and o.op == "get":
+            tip += "\n(a read without an answer constrains nothing: the search leaves it out)"
         if o.note:
             tip += "\nnote: %s" % o.note
         cls = "op %s%s" % (role, " unknown" if unknown else "")
@@ -147,7 +155,7 @@ def _timeline(ops, roles, numbers, points, title_id, band=None):
         pts = []
         for oid, t in points:
             o = by_id[oid]
-            pts.append((x[rank[t]] if t in rank else right - 10, 20 + row[o.client] * ROW_H + BAR_H + 3))
+            pts.append((x[rank[(t, 0)]], 20 + row[o.client] * ROW_H + BAR_H + 3))
         out.append('<polyline class="linearization" points="%s" fill="none" stroke="#1a7f37" '
                    'stroke-width="1.5" stroke-dasharray="2,2" opacity="0.8"/>' %
                    " ".join("%.1f,%d" % p for p in pts))
@@ -167,12 +175,20 @@ def _points(order):
     return pts
 
 
-def _order_table(kr):
+def _order_table(kr, last=None):
+    """The order as a table; with last, only its last rows (the ones that
+    matter to the failure) and a line saying how many are left out."""
     rows = ['<table class="order"><tr><th>#</th><th>client</th><th>operation</th>'
             '<th>answer seen</th><th>register after</th><th>op</th></tr>']
     reg = None
+    skip = 0 if last is None else max(0, len(kr.order) - last)
+    if skip:
+        rows.append('<tr><td></td><td colspan="5">&hellip; %d earlier operations (all of them below)</td></tr>'
+                    % skip)
     for i, o in enumerate(kr.order, 1):
         reg = step(reg, o)[1]
+        if i <= skip:
+            continue
         rows.append('<tr><td class="num">%d</td><td>%s</td><td class="mono">%s</td><td class="mono">%s</td>'
                     '<td class="mono">%s</td><td class="num">#%d</td></tr>' % (
                         i, _esc(o.client), _esc(o.describe(False)),
@@ -221,7 +237,10 @@ def _failure_section(kr, n):
                'only the order of events is to scale).%s</p>' % (_esc(_show(kr.key)), note))
     out.append('<div class="scroll">%s</div>' % _timeline(shown, roles, numbers, points, "focus%d" % n, b))
     out.append('<h3>An order that works up to the failure, then the operation that cannot follow</h3>')
-    out.append(_order_table(kr))
+    out.append(_order_table(kr, last=TABLE_ROWS))
+    if len(kr.order) > TABLE_ROWS:
+        out.append('<details><summary>The whole order (%d operations)</summary>%s</details>' % (
+            len(kr.order), _order_table(kr)))
     if len(shown) < len(kr.ops):
         out.append('<details><summary>Whole history of key %s (%d operations)</summary><div class="scroll">%s'
                    '</div></details>' % (_esc(_show(kr.key)), len(kr.ops),

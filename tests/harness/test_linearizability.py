@@ -573,6 +573,29 @@ class HtmlView(unittest.TestCase):
         self.assertNotIn("<em>", page)
         self.assertIn("&lt;em&gt;", page)
 
+    def test_instant_and_touching_operations_get_bars(self):
+        h = [SET("a", "x", "1", 5, 5), GET("b", "x", 5, 5, "1"), GET("a", "x", 5, 9, "2")]
+        page = self.parse(L.check(h))
+        self.assertEqual(len(page.having("g", "op")), 3)
+        widths = [float(a["width"]) for t, a in page.elements if t == "rect" and "rx" in a]
+        self.assertTrue(all(w >= 20 for w in widths), widths)
+
+    def test_a_long_failing_key_is_shown_around_the_failure(self):
+        rng = random.Random(7)
+        h = generate(rng, clients=6, keys=["a"], count=300, p_unknown=0.03)
+        i = [j for j, d in enumerate(h) if d["op"] == "get" and d["status"] == "ok"][40]
+        h[i] = dict(h[i], output="never written")
+        r = L.check(h)
+        page = self.parse(r)
+        section_svgs = [a for a in page.having("svg") if a.get("aria-labelledby", "").startswith("focus")]
+        self.assertEqual(len(section_svgs), 1)
+        focus = render(r).split('aria-labelledby="focus0"')[1].split("</svg>")[0]
+        shown = focus.count('class="op ')
+        self.assertLess(shown, len(r.keys["a"].ops))
+        self.assertIn('data-op="%d"' % i, focus)
+        self.assertIn("Whole history of key", " ".join(page.text))
+        self.assertIn("earlier operations (all of them below)", " ".join(page.text))
+
     def test_ok_page(self):
         page = self.parse(L.check(self.HISTORY[:4]))
         self.assertEqual(page.having("h1")[0].get("class"), "verdict-ok")
