@@ -493,6 +493,22 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("unknown (timed out)", p.stdout)
 
+    def test_the_example_in_the_notes(self):
+        # notes/05-raft.md walks through this file's report; keep them true.
+        example = os.path.join(HERE, "examples", "stale-read.jsonl")
+        out = os.path.join(self.tmp.name, "stale-read.html")
+        p = subprocess.run([sys.executable, CHECKER, example, "--html", out], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('key "x": NOT linearizable', p.stdout)
+        self.assertIn('key "y": linearizable', p.stdout)
+        self.assertIn('after it the register holds "2", so op #6 cannot follow', p.stdout)
+        self.assertIn('GET "x" -> "1"   where the model answers "2"', p.stdout)
+        # Fixing the stale read makes the history linearizable.
+        fixed = [json.loads(line) for line in open(example)]
+        fixed[6]["output"] = "2"
+        self.assertEqual(L.check(fixed).verdict, "ok")
+
     def test_html_on_request(self):
         out = os.path.join(self.tmp.name, "view.html")
         p, _ = self.run_cli([SET("a", "x", "1", 0, 10)], "--html", out)
