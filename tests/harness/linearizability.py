@@ -211,21 +211,19 @@ def load_history(path):
 
 # ---------------------------------------------------------------- the search
 
-class _Timeout(Exception):
-    pass
-
-
 class KeyResult:
-    """The verdict for one key. On failure, order is the longest linearizable
-    prefix the search found and blocker the operation it could not place
-    after it; expected is what the model would have answered there."""
+    """The verdict for one key. When linearizable, order is one valid order.
+    On failure, order is the longest linearizable prefix the search built,
+    less any operations at its end that need not precede blocker (unknown
+    outcomes, or called after blocker was); blocker is the operation that
+    cannot follow it and expected what the model answers there instead."""
 
     def __init__(self, key, verdict, ops, order, blocker=None, state=None, expected=None,
                  seconds=0.0, longest=0):
         self.key = key
         self.verdict = verdict          # "ok" | "fail" | "unknown"
         self.ops = ops                  # Ops on this key, history order
-        self.order = order              # list of Op: linearization / longest prefix
+        self.order = order              # list of Op: linearization / prefix
         self.blocker = blocker          # Op or None
         self.state = state              # register after order (fail only)
         self.expected = expected        # (status, output) the model gives blocker
@@ -250,7 +248,7 @@ class KeyResult:
         lines.append("  after it the register holds %s, so op #%d cannot follow: client %s saw" % (
             _show(self.state), b.id, b.client))
         lines.append("    %s   where the model answers %s." % (b.describe(), describe_outcome(*self.expected)))
-        lines.append("  Every other order the search tried fails as well.")
+        lines.append("  The search ruled out every other order as well.")
         return "\n".join(lines)
 
 

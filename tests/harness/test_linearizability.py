@@ -340,7 +340,7 @@ class Randomized(unittest.TestCase):
         verdicts = {True: 0, False: 0}
         for i in range(400):
             h = generate(rng, clients=rng.randint(1, 4), keys=["a", "b"][:rng.randint(1, 2)],
-                         count=rng.randint(1, 7), p_unknown=0.2)
+                         count=rng.randint(1, 7), p_unknown=rng.choice([0.1, 0.3, 0.6]))
             if i % 2:
                 h = mutate(rng, h) or h
             expected = brute_force(h)
