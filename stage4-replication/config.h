@@ -17,6 +17,13 @@ typedef struct server_config {
     size_t compact_min_bytes;   /* never compact a log smaller than this */
     long long idle_timeout;     /* seconds without progress before a client is closed; 0: never */
     size_t max_output_bytes;    /* close a client whose unsent replies exceed this */
+    long long peer_port;        /* the peer protocol (replication) listens here */
+    const char *replicaof;      /* HOST:PEERPORT of the leader; NULL: start as a leader */
+    const char *cluster_secret_file; /* peers must prove they hold this secret */
+    const char *requirepass_file;    /* clients must AUTH with this password */
+    long long min_followers_to_write; /* refuse writes with fewer good followers */
+    long long min_followers_max_lag;  /* seconds since a follower's last ack for it to count as good */
+    long long follower_timeout;       /* drop a follower silent this many seconds; 0: never */
 } server_config;
 
 #endif

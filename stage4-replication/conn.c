@@ -42,7 +42,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static size_t pending_output(const conn *c) { return kv_buf_readable(&c->out) + kv_buf_readable(&c->inflight); }
 
 static void start_reading(conn *c) {
-    if (c->reading || c->closing || c->close_after_flush || c->srv->shutting_down) return;
+    if (c->reading || c->closing || c->close_after_flush || c->blocked || c->srv->shutting_down) return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
 }
 
@@ -186,7 +186,7 @@ void conn_check_idle(conn *c, uint64_t now_ms) {
  * client has too much unread output. */
 static void process_input(conn *c) {
     server *srv = c->srv;
-    while (!c->closing && !c->close_after_flush && kv_buf_readable(&c->in) > 0) {
+    while (!c->closing && !c->close_after_flush && !c->blocked && kv_buf_readable(&c->in) > 0) {
         if (pending_output(c) > OUTPUT_HIGH_WATER) {
             conn_flush(c);
             if (pending_output(c) > OUTPUT_HIGH_WATER) {
@@ -270,6 +270,7 @@ conn *conn_accept(server *srv, int counted) {
         return NULL;
     }
     c->id = ++srv->next_conn_id;
+    c->authenticated = srv->requirepass.len == 0;
     c->counted = counted;
     kv_buf_init(&c->in);
     kv_buf_init(&c->out);
@@ -307,6 +308,19 @@ conn *conn_accept(server *srv, int counted) {
 }
 
 void conn_hold_replies_until(conn *c, uint64_t idx) { c->reply_waits_for = idx; }
+
+void conn_block(conn *c) {
+    c->blocked = 1;
+    stop_reading(c);
+}
+
+void conn_unblock(conn *c) {
+    c->blocked = 0;
+    if (c->closing) return;
+    conn_flush(c);
+    if (!c->paused) start_reading(c);
+    process_input(c);
+}
 
 void conn_release_replies(server *srv, uint64_t upto) {
     if (upto <= srv->acked_upto) return;

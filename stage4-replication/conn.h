@@ -32,6 +32,13 @@ struct conn {
      * wait too, so the client still sees them in order. 0: nothing held. */
     uint64_t reply_waits_for;
     uint64_t last_activity_ms; /* loop time of the last byte read or written (--timeout) */
+    uint64_t last_write_index; /* this client's last logged write (for WAIT) */
+    int authenticated;         /* AUTH succeeded, or no password is set */
+    int blocked;               /* runs nothing more until conn_unblock (WAIT) */
+    int waiting;               /* a WAIT is in progress (wait.c) */
+    uint64_t wait_index;
+    long long wait_needed;
+    uint64_t wait_deadline_ms; /* loop time; 0: none */
     struct conn *prev, *next;
 };
 typedef struct conn conn;
@@ -50,6 +57,10 @@ void conn_check_idle(conn *c, uint64_t now_ms);
 /* Resumes reading (and runs requests already buffered) for a client paused
  * by backpressure, once its output has drained. */
 void conn_resume(conn *c);
+/* Stops running c's requests (and reading) until conn_unblock: WAIT. */
+void conn_block(conn *c);
+/* Flushes c's output and runs its buffered requests again. */
+void conn_unblock(conn *c);
 /* c's replies from now on wait until record idx may be acknowledged. */
 void conn_hold_replies_until(conn *c, uint64_t idx);
 /* Records up to upto may now be acknowledged: every connection waiting for

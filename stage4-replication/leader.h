@@ -16,10 +16,12 @@
 
 #include "buf.h"
 #include "digest.h"
+#include "peer_auth.h"
 #include "peer_link.h"
 #include "wal_read.h"
 
 typedef struct repl repl;
+typedef struct follower follower;
 
 typedef enum follower_state {
     FOLLOWER_HELLO,     /* waiting for its Hello */

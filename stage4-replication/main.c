@@ -1,4 +1,4 @@
-/* main.c - stage 3 entry point: parse flags, recover, run the server, exit cleanly. */
+/* main.c - stage 4 entry point: parse flags, recover, run the server, exit cleanly. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +23,9 @@ int main(int argc, char **argv) {
         .compact_min_bytes = 64 * 1024 * 1024,
         .idle_timeout = 0,
         .max_output_bytes = 64 * 1024 * 1024,
+        .peer_port = 17004,
+        .min_followers_max_lag = 10,
+        .follower_timeout = 60,
     };
     const flag_spec specs[] = {
         {"port", FLAG_INT, &cfg.port, "TCP port to listen on (default 7004)", 1, 65535, NULL, "PORT"},
@@ -53,10 +56,26 @@ int main(int argc, char **argv) {
         {"max-output-bytes", FLAG_SIZE, &cfg.max_output_bytes,
          "close a client whose unsent replies pass this size, e.g. one that never reads (default 64m)", 1024,
          1LL << 40, NULL, "BYTES"},
+        {"peer-port", FLAG_INT, &cfg.peer_port, "port for the peer protocol: followers connect here (default 17004)", 1,
+         65535, NULL, "PORT"},
+        {"replicaof", FLAG_STRING, &cfg.replicaof,
+         "start as a follower of the leader whose peer port is HOST:PEERPORT (default: start as a leader)", 0, 0, NULL,
+         "HOST:PEERPORT"},
+        {"cluster-secret-file", FLAG_STRING, &cfg.cluster_secret_file,
+         "peers must prove they hold the secret in this file (mode 600, at least 16 bytes)", 0, 0, NULL, "FILE"},
+        {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
+         "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},
+        {"min-followers-to-write", FLAG_INT, &cfg.min_followers_to_write,
+         "refuse writes (-NOREPLICAS) unless this many followers are connected and fresh (default 0: never)", 0,
+         1000, NULL, "N"},
+        {"min-followers-max-lag", FLAG_INT, &cfg.min_followers_max_lag,
+         "a follower is fresh if it acknowledged within this many seconds (default 10)", 1, 86400, NULL, "SECONDS"},
+        {"follower-timeout", FLAG_INT, &cfg.follower_timeout,
+         "drop a follower that sent nothing for this many seconds; 0 never (default 60)", 0, 86400, NULL, "SECONDS"},
     };
     const flag_program prog = {
         .name = "stage4-replication",
-        .summary = "Stage 3 of the KV workbook: the stage 2 server hardened against misbehaving clients.",
+        .summary = "Stage 4 of the KV workbook: leader-follower replication of the write-ahead log.",
         .version = KV_VERSION,
         .specs = specs,
         .nspecs = sizeof specs / sizeof specs[0],

@@ -23,17 +23,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     buf->len = kv_buf_writable(&l->in);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-    peer_link *l = (peer_link *)s;
-    (void)buf;
-    if (nread == 0) return;
-    if (nread < 0) {
-        peer_link_close(l, nread == UV_EOF ? "closed by the other end" : uv_strerror((int)nread));
-        return;
-    }
-    kv_buf_commit(&l->in, (size_t)nread);
-    l->bytes_received += (uint64_t)nread;
-    while (!l->closing && kv_buf_readable(&l->in) > 0) {
+static void stop_reading(peer_link *l) {
+    if (!l->reading) return;
+    uv_read_stop((uv_stream_t *)&l->tcp);
+    l->reading = 0;
+}
+
+/* Hands every whole message in l->in to the owner, until it pauses or closes us. */
+static void process_buffered(peer_link *l) {
+    while (!l->closing && !l->paused && kv_buf_readable(&l->in) > 0) {
         size_t used = 0;
         Kv__PeerMessage *m = NULL;
         kv_frame_status st = kv_frame_decode(&l->dec, kv_buf_rptr(&l->in), kv_buf_readable(&l->in), &used, &m);
@@ -45,12 +43,30 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             peer_link_fail(l, why);
             return;
         }
-        l->last_recv_ms = uv_now(s->loop);
-        int stop = l->ops->on_message(l, m);
+        l->last_recv_ms = uv_now(l->tcp.loop);
+        int r = l->ops->on_message(l, m);
         kv_peer_message_free(m);
-        if (stop) return;
+        if (r == PEER_LINK_PAUSE) {
+            l->paused = 1;
+            stop_reading(l);
+        } else if (r != 0) {
+            return;
+        }
     }
-    kv_buf_shrink_if_empty(&l->in, IDLE_KEEP);
+    if (!l->closing) kv_buf_shrink_if_empty(&l->in, IDLE_KEEP);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    peer_link *l = (peer_link *)s;
+    (void)buf;
+    if (nread == 0) return;
+    if (nread < 0) {
+        peer_link_close(l, nread == UV_EOF ? "closed by the other end" : uv_strerror((int)nread));
+        return;
+    }
+    kv_buf_commit(&l->in, (size_t)nread);
+    l->bytes_received += (uint64_t)nread;
+    process_buffered(l);
 }
 
 static void start_reading(peer_link *l) {
@@ -204,3 +220,10 @@ void peer_link_fail(peer_link *l, const char *reason) {
 }
 
 void peer_link_trust(peer_link *l) { kv_frame_decoder_set_limit(&l->dec, KV_FRAME_MAX_DEFAULT); }
+
+void peer_link_resume(peer_link *l) {
+    if (!l->paused || l->closing) return;
+    l->paused = 0;
+    process_buffered(l);
+    if (!l->paused) start_reading(l);
+}

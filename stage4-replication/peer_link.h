@@ -17,9 +17,13 @@
 
 typedef struct peer_link peer_link;
 
+#define PEER_LINK_PAUSE 2
+
 typedef struct peer_link_ops {
     /* A whole message arrived (the link frees it afterwards). Return 0 to
-     * go on; nonzero when the handler closed the link. */
+     * go on; PEER_LINK_PAUSE to stop reading (later bytes stay buffered
+     * until peer_link_resume); any other value when the handler closed
+     * the link. */
     int (*on_message)(peer_link *l, const Kv__PeerMessage *m);
     /* Everything queued has been handed to the kernel: room for more. May be NULL. */
     void (*on_drain)(peer_link *l);
@@ -40,7 +44,7 @@ struct peer_link {
     kv_buf in;       /* bytes read, handed to the decoder */
     kv_buf out;      /* frames not yet handed to libuv */
     kv_buf inflight; /* bytes owned by the uv_write in progress */
-    int writing, reading, closing;
+    int writing, reading, closing, paused;
     uint64_t last_recv_ms; /* loop time of the last message received */
     uint64_t bytes_sent, bytes_received;
 };
@@ -55,6 +59,8 @@ int peer_link_connect(peer_link *l, const struct sockaddr *addr, const char *nam
 int peer_link_send(peer_link *l, const Kv__PeerMessage *m);
 /* Queues pre-encoded frame bytes (Records built by the caller). */
 int peer_link_send_raw(peer_link *l, const void *p, size_t n);
+/* Reads again after a PEER_LINK_PAUSE, first handing over what is buffered. */
+void peer_link_resume(peer_link *l);
 /* Bytes queued and not yet written to the kernel. */
 size_t peer_link_pending(const peer_link *l);
 /* Until the other end is trusted (it proved the cluster secret, or none is

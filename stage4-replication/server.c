@@ -10,8 +10,10 @@
 #include "compaction.h"
 #include "conn.h"
 #include "datadir.h"
+#include "full_copy.h"
 #include "log.h"
 #include "resp_reply.h"
+#include "wait.h"
 
 /* How long shutdown waits for clients to take their last replies. */
 #define SHUTDOWN_GRACE_MS 500
@@ -80,6 +82,8 @@ void server_begin_shutdown(server *srv, const char *why) {
     close_if_open((uv_handle_t *)&srv->sigint);
     close_if_open((uv_handle_t *)&srv->sigterm);
     compaction_abort(srv, "shutdown");
+    repl_stop(&srv->repl);
+    wait_stop(srv);
     /* Replies already computed are still sent; requests not yet read are not run. */
     conn *next;
     for (conn *c = srv->conns; c; c = next) {
@@ -101,15 +105,40 @@ static int replay_apply(void *ctx, const Kv__Command *cmd) {
 /* The durability module's reports: replies go on the event the policy names. */
 static void on_durability_report(void *ctx, durability_event ev, uint64_t upto) {
     server *srv = ctx;
-    if (ev == durability_ack_event(&srv->durability)) conn_release_replies(srv, upto);
+    if (ev == RECORDS_WRITTEN) repl_on_written(&srv->repl, upto); /* a leader ships them now */
+    if (ev == durability_ack_event(&srv->durability)) {
+        conn_release_replies(srv, upto);
+        repl_on_ackable(&srv->repl, upto); /* a follower acknowledges them now */
+    }
 }
 
-static void on_between_syncs(void *ctx) { compaction_between_syncs(ctx); }
+static void on_between_syncs(void *ctx) {
+    server *srv = ctx;
+    compaction_between_syncs(srv);
+    repl_between_syncs(&srv->repl);
+}
+
+static int is_loopback(const char *addr) {
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
+}
+
+/* Redis's protected mode: the peer port lets anyone who reaches it join the
+ * cluster and read every write, and the client port lets them write; so
+ * without a secret or a password, listen on loopback only. */
+static int check_protected_mode(const server_config *cfg) {
+    if (is_loopback(cfg->bind) || cfg->cluster_secret_file || cfg->requirepass_file) return 0;
+    kv_log(KV_LOG_ERROR,
+           "refusing to listen on %s with neither --cluster-secret-file nor --requirepass-file: anyone who reaches "
+           "the port could join the cluster or write; set them, or bind 127.0.0.1",
+           cfg->bind);
+    return -1;
+}
 
 /* Rebuilds the store from the log before any client can connect. */
 static int recover(server *srv) {
     srv->lock_fd = datadir_open_and_lock(srv->cfg.data_dir);
     if (srv->lock_fd < 0) return -1;
+    if (full_copy_cleanup(srv->cfg.data_dir) != 0) return -1;
     kv_log(KV_LOG_INFO, "recovering from %s/wal", srv->cfg.data_dir);
     if (wal_open(&srv->wal, srv->cfg.data_dir, srv->cfg.wal_segment_bytes, replay_apply, &srv->store, &srv->replay) !=
         0)
@@ -136,6 +165,14 @@ int server_init(server *srv, const server_config *cfg) {
         return -1;
     }
     srv->start_ms = uv_now(srv->loop);
+    if (check_protected_mode(cfg) != 0) return -1;
+    if (cfg->requirepass_file) {
+        char err[256];
+        if (kv_secret_load(cfg->requirepass_file, "password file", 1, &srv->requirepass, err, sizeof err) != 0) {
+            kv_log(KV_LOG_ERROR, "%s", err);
+            return -1;
+        }
+    }
     if (recover(srv) != 0) return -1;
     kv_busy_poll_init(&srv->busy_poll, srv->loop, (unsigned)cfg->busy_poll_us);
     fsync_policy policy;
@@ -145,6 +182,10 @@ int server_init(server *srv, const server_config *cfg) {
     srv->acked_upto = wal_written_upto(&srv->wal); /* everything replayed is durable */
     durability_start(&srv->durability);
     compaction_init(srv);
+    uv_timer_init(srv->loop, &srv->wait_timer);
+    srv->wait_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->wait_timer);
+    if (repl_init(srv, &srv->repl) != 0) return -1;
 
     struct sockaddr_storage addr;
     int r = uv_ip4_addr(cfg->bind, (int)cfg->port, (struct sockaddr_in *)&addr);
@@ -206,6 +247,8 @@ void server_free(server *srv) {
     uv_walk(srv->loop, close_any, NULL);
     uv_run(srv->loop, UV_RUN_DEFAULT);
     uv_loop_close(srv->loop);
+    repl_free(&srv->repl);
+    kv_secret_free(&srv->requirepass);
     kv_store_free(&srv->store);
     free(srv->args);
     srv->args = NULL;

@@ -12,6 +12,8 @@
 #include "compaction.h"
 #include "config.h"
 #include "durability.h"
+#include "peer_auth.h"
+#include "replication.h"
 #include "resp_parser.h"
 #include "slice.h"
 #include "store.h"
@@ -58,6 +60,10 @@ typedef struct server {
      * clients (a connection whose reply_waits_for is beyond it holds its
      * output; see conn.h). */
     uint64_t acked_upto;
+
+    repl repl;                 /* replication.c: role, history, followers or the leader link */
+    uv_timer_t wait_timer;     /* wait.c: deadlines of blocked WAITs */
+    kv_secret requirepass;     /* --requirepass-file; len 0: no AUTH needed */
 } server;
 
 /* Sets up the loop, store, listener and signals. Logs and returns -1 on failure. */

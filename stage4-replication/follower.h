@@ -1,0 +1,26 @@
+/* follower.h - the follower's side of replication: one link to the leader,
+ * reconnected after every drop. The follower says what it holds (history id
+ * and last index); the leader answers with the records after that, or with
+ * a full copy first. Records are checked (the leader's own CRCs, the index
+ * sequence), written to this node's log at the leader's indexes and applied
+ * in order, so the follower's log is always a prefix of the leader's. What
+ * is safe on this node's disk (by its fsync policy) is acknowledged after
+ * each batch and at least every 100 ms. */
+#ifndef STAGE_FOLLOWER_H
+#define STAGE_FOLLOWER_H
+
+#include <stdint.h>
+
+typedef struct repl repl;
+
+/* Connects now if no link exists (and the retry delay has passed). */
+void follower_connect(repl *r, uint64_t now_ms);
+/* Closes the link to the leader (promotion, re-pointing, shutdown). */
+void follower_disconnect(repl *r, const char *why);
+/* Sends an Ack of what may be acknowledged now, if it moved or if the
+ * heartbeat is due. */
+void follower_ack(repl *r, int heartbeat);
+/* A full copy was installed: carry on reading the link. */
+void follower_copy_installed(repl *r, int ok);
+
+#endif

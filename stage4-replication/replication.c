@@ -1,0 +1,174 @@
+/* replication.c - roles, history, and the glue between replication and the
+ * rest of the server (see replication.h). */
+#include "replication.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "follower.h"
+#include "leader.h"
+#include "log.h"
+#include "server.h"
+
+#define TICK_MS 100
+
+const char *repl_role_name(repl_role role) { return role == ROLE_LEADER ? "leader" : "follower"; }
+
+static uint64_t last_index(const repl *r) { return r->srv->wal.next_index - 1; }
+
+/* A leader's log starts a new history: see history.h for why. */
+static int begin_history(repl *r) {
+    if (history_begin_new(&r->hist, last_index(r)) != 0 || history_save(r->srv->wal.dir, &r->hist) != 0) {
+        kv_log(KV_LOG_ERROR, "replication: cannot start a new history");
+        return -1;
+    }
+    kv_log(KV_LOG_INFO, "replication: history %s begins after index %" PRIu64 " (previous: %s)", r->hist.id,
+           last_index(r), r->hist.prev_id[0] ? r->hist.prev_id : "none");
+    return 0;
+}
+
+static void on_tick(uv_timer_t *t) {
+    repl *r = t->data;
+    uint64_t now = uv_now(r->srv->loop);
+    if (r->role == ROLE_FOLLOWER) {
+        follower_connect(r, now);
+        follower_ack(r, 1);
+    }
+    leader_check_timeouts(r, now);
+}
+
+static int parse_replicaof(repl *r, const char *spec) {
+    const char *colon = strrchr(spec, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == spec || *end != '\0' || port < 1 || port > 65535 || (size_t)(colon - spec) >= sizeof r->leader_host) {
+        kv_log(KV_LOG_ERROR, "--replicaof %s: expected HOST:PEERPORT, e.g. 127.0.0.1:17004", spec);
+        return -1;
+    }
+    memcpy(r->leader_host, spec, (size_t)(colon - spec));
+    r->leader_host[colon - spec] = '\0';
+    r->leader_peer_port = (int)port;
+    return 0;
+}
+
+int repl_init(server *srv, repl *r) {
+    memset(r, 0, sizeof *r);
+    r->srv = srv;
+    snprintf(r->self_host, sizeof r->self_host, "%s", srv->cfg.bind);
+    r->self_port = (int)srv->cfg.port;
+    if (srv->cfg.cluster_secret_file) {
+        char err[256];
+        if (kv_secret_load(srv->cfg.cluster_secret_file, "cluster secret file", KV_CLUSTER_SECRET_MIN_LEN, &r->secret,
+                           err, sizeof err) != 0) {
+            kv_log(KV_LOG_ERROR, "%s", err);
+            return -1;
+        }
+    }
+    if (history_load(srv->wal.dir, &r->hist) != 0) return -1;
+    if (srv->cfg.replicaof) {
+        if (parse_replicaof(r, srv->cfg.replicaof) != 0) return -1;
+        r->role = ROLE_FOLLOWER;
+        r->link_down_since_ms = uv_now(srv->loop);
+    } else {
+        r->role = ROLE_LEADER;
+        if (begin_history(r) != 0) return -1;
+    }
+    if (leader_listen(r) != 0) return -1;
+    uv_timer_init(srv->loop, &r->tick);
+    r->tick.data = r;
+    uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&r->tick);
+    if (r->role == ROLE_FOLLOWER) follower_connect(r, 0);
+    kv_log(KV_LOG_INFO, "replication: %s, peer port %s:%lld%s%s", repl_role_name(r->role), srv->cfg.bind,
+           srv->cfg.peer_port, r->role == ROLE_FOLLOWER ? ", following " : "",
+           r->role == ROLE_FOLLOWER ? srv->cfg.replicaof : "");
+    return 0;
+}
+
+void repl_stop(repl *r) {
+    uv_timer_stop(&r->tick);
+    follower_disconnect(r, "shutting down");
+    leader_drop_all(r, "the leader is shutting down");
+    if (!uv_is_closing((uv_handle_t *)&r->peer_listener)) uv_close((uv_handle_t *)&r->peer_listener, NULL);
+}
+
+void repl_free(repl *r) {
+    full_copy_discard(&r->copy);
+    kv_secret_free(&r->secret);
+}
+
+int repl_promote(repl *r) {
+    if (r->role == ROLE_LEADER) return 0;
+    follower_disconnect(r, "promoted to leader");
+    r->role = ROLE_LEADER;
+    r->leader_host[0] = '\0';
+    r->leader_client_addr[0] = '\0';
+    if (begin_history(r) != 0) return -1;
+    kv_log(KV_LOG_INFO, "replication: promoted to leader at index %" PRIu64, last_index(r));
+    return 0;
+}
+
+int repl_follow(repl *r, const char *host, int peer_port) {
+    if (strlen(host) >= sizeof r->leader_host) return -1;
+    leader_drop_all(r, "this node now follows another leader");
+    follower_disconnect(r, "re-pointed to another leader");
+    snprintf(r->leader_host, sizeof r->leader_host, "%s", host);
+    r->leader_peer_port = peer_port;
+    r->leader_client_addr[0] = '\0';
+    r->role = ROLE_FOLLOWER;
+    r->next_attempt_ms = 0;
+    r->link_down_since_ms = uv_now(r->srv->loop);
+    kv_log(KV_LOG_INFO, "replication: now following %s:%d", host, peer_port);
+    follower_connect(r, uv_now(r->srv->loop));
+    return 0;
+}
+
+void repl_on_written(repl *r, uint64_t upto) {
+    if (r->role != ROLE_LEADER) return;
+    leader_note_written(r, upto, uv_now(r->srv->loop));
+    leader_feed_all(r);
+}
+
+void repl_on_ackable(repl *r, uint64_t upto) {
+    (void)upto;
+    if (r->role == ROLE_FOLLOWER) follower_ack(r, 0);
+}
+
+int repl_followers_acked(const repl *r, uint64_t index) {
+    int n = 0;
+    for (const follower *f = r->followers; f; f = f->next) n += f->state == FOLLOWER_STREAMING && f->acked >= index;
+    return n;
+}
+
+/* Followers streaming and heard from within --min-followers-max-lag seconds. */
+static int good_followers(const repl *r) {
+    uint64_t now = uv_now(r->srv->loop), max_ms = (uint64_t)r->srv->cfg.min_followers_max_lag * 1000;
+    int n = 0;
+    for (const follower *f = r->followers; f; f = f->next)
+        n += f->state == FOLLOWER_STREAMING && now - f->last_ack_ms <= max_ms;
+    return n;
+}
+
+int repl_write_allowed(const repl *r, char *err, size_t errlen) {
+    if (r->role == ROLE_FOLLOWER) {
+        snprintf(err, errlen, "READONLY You can't write against a read only replica. leader=%s",
+                 r->leader_client_addr[0] ? r->leader_client_addr : "unknown");
+        return -1;
+    }
+    long long need = r->srv->cfg.min_followers_to_write;
+    if (need > 0 && good_followers(r) < need) {
+        snprintf(err, errlen, "NOREPLICAS Not enough good replicas to write.");
+        return -1;
+    }
+    return 0;
+}
+
+void repl_between_syncs(repl *r) {
+    if (!r->install_pending) return;
+    r->install_pending = 0;
+    int ok = full_copy_install(r->srv, &r->copy) == 0;
+    if (ok && history_load(r->srv->wal.dir, &r->hist) != 0) ok = 0;
+    follower_copy_installed(r, ok);
+}
