@@ -6,7 +6,13 @@
  *   echo "get k" | kvcli       read commands from a pipe, one per line
  *
  * Lines are split with the server's own inline parser (common/resp_parser),
- * so quoting rules ("a b", \n, \x00) are the same on both sides. */
+ * so quoting rules ("a b", \n, \x00) are the same on both sides.
+ *
+ * Pointed at a follower, a write is refused and the library follows the
+ * redirect to the leader; kvcli says so as redis-cli -c does
+ * ("-> Redirected to 127.0.0.1:7004"), and from then on talks to the leader
+ * (the prompt shows where). The line goes to stdout at a terminal, to stderr
+ * otherwise, so a script's stdout holds only replies. */
 #include <editline/readline.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +38,28 @@ typedef struct cli {
 /* The original plan's command names, kept as aliases. */
 static const char *const aliases[][2] = {{"put", "SET"}, {"delete", "DEL"}, {"stats", "INFO"}};
 
+/* Where the client talks to now: "host:port" (brackets for IPv6, as the
+ * library writes kv_last_redirect). */
+static void current_address(const cli *ui, char *out, size_t n) {
+    const char *host = kv_client_host(ui->client);
+    snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, kv_client_port(ui->client));
+}
+
+/* After a call that moved the client to a leader. A walk that failed left
+ * the client where it was, and its error names every hop, so it prints
+ * nothing here. */
+static void show_redirect(const cli *ui, unsigned long long before, const char *was) {
+    unsigned long long hops = kv_redirects(ui->client) - before;
+    char now[300];
+    current_address(ui, now, sizeof now);
+    if (hops == 0 || strcmp(now, was) == 0) return;
+    FILE *out = ui->tty ? stdout : stderr;
+    fprintf(out, "-> Redirected to %s", kv_last_redirect(ui->client));
+    if (hops > 1) fprintf(out, " (after %llu hops)", hops);
+    fputc('\n', out);
+    fflush(out);
+}
+
 /* Runs one command given as argv; prints the reply. Returns 0, or 1 when
  * the reply is an error or the call failed. */
 static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
@@ -44,7 +72,11 @@ static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
         }
     }
     kv_reply *r = NULL;
+    unsigned long long before = kv_redirects(ui->client);
+    char was[300];
+    current_address(ui, was, sizeof was);
     kv_err e = kv_command(ui->client, argc, argv, lens, &r);
+    show_redirect(ui, before, was);
     if (e != KV_OK) {
         /* kv_last_error says what and where, e.g. "cannot connect to
          * 127.0.0.1:7003: Connection refused". */
@@ -115,9 +147,12 @@ static void repl(cli *ui) {
     stifle_history(1000);
     if (history[0]) read_history(history);
     char prompt[300];
-    snprintf(prompt, sizeof prompt, "%s:%lld> ", ui->host, ui->port);
     char *line;
-    while ((line = readline(prompt)) != NULL) {
+    for (;;) {
+        /* Rebuilt each time: after a redirect the client talks to the leader. */
+        current_address(ui, prompt, sizeof prompt - 2);
+        strcat(prompt, "> ");
+        if ((line = readline(prompt)) == NULL) break;
         if (line[strspn(line, " \t")] != '\0') {
             add_history(line);
             /* Saved after every line, so history survives a killed terminal. */
@@ -149,7 +184,7 @@ static int run_stdin(cli *ui) {
  * knows, looking only at the flags before the command (so "kvcli set k -p"
  * keeps its value), and skipping the values of flags that take one. */
 static void rewrite_short_port(int argc, char **argv) {
-    static const char *const with_value[] = {"--host", "--port", "--timeout"};
+    static const char *const with_value[] = {"--host", "--port", "--timeout", "--redirects"};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-p") == 0) {
             argv[i] = "--port";
@@ -165,19 +200,26 @@ static void rewrite_short_port(int argc, char **argv) {
 int main(int argc, char **argv) {
     cli ui = {.host = "127.0.0.1", .port = 7004};
     long long timeout_ms = 5000;
+    long long redirects = 3;
     rewrite_short_port(argc, argv);
     const flag_spec specs[] = {
         {"host", FLAG_STRING, &ui.host, "server address (default 127.0.0.1)", 0, 0, NULL, "HOST"},
         {"port", FLAG_INT, &ui.port, "server port, also -p (default 7004)", 1, 65535, NULL, "PORT"},
         {"timeout", FLAG_INT, &timeout_ms, "connect, read and write timeout in ms; 0 waits forever (default 5000)",
          0, 3600 * 1000, NULL, "MS"},
+        {"redirects", FLAG_INT, &redirects,
+         "follow a follower's READONLY redirect for at most N hops; 0 shows the refusal instead (default 3)", 0, 100,
+         NULL, "N"},
     };
     int npos = 0;
     char **pos = NULL;
     const flag_program prog = {
         .name = "kvcli",
         .summary = "Interactive client for the KV workbook server. With a command, runs it once and exits\n"
-                   "0 (success) or 1 (error reply or connection failure). Aliases: PUT=SET DELETE=DEL STATS=INFO.",
+                   "0 (success) or 1 (error reply or connection failure). Aliases: PUT=SET DELETE=DEL STATS=INFO.\n"
+                   "A write sent to a follower is refused with READONLY and sent again to the leader it names;\n"
+                   "kvcli then prints \"-> Redirected to HOST:PORT\" (on stdout at a terminal, on stderr when\n"
+                   "stdout is not one, so piped output holds only replies) and stays with the leader.",
         .version = KV_VERSION,
         .specs = specs,
         .nspecs = sizeof specs / sizeof specs[0],
@@ -195,6 +237,7 @@ int main(int argc, char **argv) {
     kv_options_default(&opts);
     opts.read_timeout_ms = opts.write_timeout_ms = (int)timeout_ms;
     if (timeout_ms > 0) opts.connect_timeout_ms = (int)timeout_ms;
+    opts.max_redirects = (int)redirects;
     ui.client = kv_client_new(ui.host, (int)ui.port, &opts);
     if (!ui.client) {
         fprintf(stderr, "kvcli: out of memory\n");

@@ -1,4 +1,5 @@
-/* client.c - a client's life: options, creation, connecting, closing. */
+/* client.c - a client's life: options, creation, connecting, closing, and
+ * where it is connected (which a follower's redirect can change). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@ void kv_options_default(kv_options *o) {
     o->connect_timeout_ms = 1000;
     o->read_timeout_ms = 5000;
     o->write_timeout_ms = 5000;
+    o->max_redirects = 3; /* a follower, another mid-failover, the leader, and one spare */
 }
 
 kv_client *kv_client_new(const char *host, int port, const kv_options *opts) {
@@ -27,6 +29,7 @@ kv_client *kv_client_new(const char *host, int port, const kv_options *opts) {
     if (c->opts.connect_timeout_ms < 0) c->opts.connect_timeout_ms = 0;
     if (c->opts.read_timeout_ms < 0) c->opts.read_timeout_ms = 0;
     if (c->opts.write_timeout_ms < 0) c->opts.write_timeout_ms = 0;
+    if (c->opts.max_redirects < 0) c->opts.max_redirects = 0;
     c->fd = -1;
     return c;
 }
@@ -48,3 +51,20 @@ void kv_disconnect(kv_client *c) {
 }
 
 void kv_free(void *p) { free(p); }
+
+unsigned long long kv_redirects(const kv_client *c) { return c->redirects; }
+const char *kv_last_redirect(const kv_client *c) { return c->last_redirect; }
+const char *kv_client_host(const kv_client *c) { return c->host; }
+int kv_client_port(const kv_client *c) { return c->port; }
+
+kv_err kv_client_move(kv_client *c, const char *host, int port) {
+    if (c->pending > 0 && c->fd >= 0)
+        return client_fail(c, KV_ERR_USAGE, "%zu pipelined replies are unread; call kv_get_reply first", c->pending);
+    char *copy = strdup(host ? host : "127.0.0.1");
+    if (!copy) return client_fail(c, KV_ERR_NOMEM, "out of memory moving the client");
+    kv_disconnect(c);
+    free(c->host);
+    c->host = copy;
+    c->port = port;
+    return KV_OK;
+}

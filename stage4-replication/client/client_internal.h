@@ -70,6 +70,9 @@ int reply_build(const char *p, size_t n, kv_reply **out);
  * check costs a system call, so busy connections skip it. */
 #define KV_IDLE_CHECK_MS 1000
 
+/* "host:port" with brackets for IPv6: a host, three more bytes, the port. */
+#define KV_ADDR_MAX (KV_HOST_MAX + 8)
+
 struct kv_client {
     char *host;
     int port;
@@ -82,6 +85,8 @@ struct kv_client {
     size_t lost;       /* pipelined replies lost with a dead connection, still to report */
     int send_error;    /* errno (or -1: peer closed) that stopped the last send; 0 if none */
     long long last_io_ms; /* monotonic time of the last connect, send or receive */
+    unsigned long long redirects; /* kv_redirects */
+    char last_redirect[KV_ADDR_MAX]; /* kv_last_redirect */
     char err[512];     /* kv_last_error */
     char lost_why[256];/* what killed the connection the lost replies were on */
 };
@@ -124,5 +129,26 @@ kv_err read_tree(kv_client *c, kv_reply **out);
  * error, so close our end now and let the next call reconnect rather than
  * fail with "dropped". */
 void after_error_reply(kv_client *c, const char *text, size_t len);
+
+/* redirect.c: following READONLY ... leader=HOST:PORT for one-shot calls. */
+typedef struct redirect_walk {
+    int hops;          /* redirects followed in this call */
+    char *start_host;  /* the call's first address once it moved (owned), to go back to */
+    int start_port;
+    char path[320];    /* "A -> B -> C", for the error messages */
+} redirect_walk;
+
+/* The text of an error reply (without '-'): 1 a redirect, host and *port
+ * filled; 0 not one; -1 READONLY with a malformed leader=. */
+int redirect_parse(const char *text, size_t len, char *host, size_t hostlen, int *port);
+void redirect_begin(redirect_walk *w);
+/* Ends the call's walk: the client stays where the walk left it. */
+void redirect_end(redirect_walk *w);
+/* After an error reply (text, len) to a one-shot command whose reply has
+ * been taken off the connection. 0: the reply is the answer (not a redirect,
+ * or redirects are off). 1: the client is now connected to the leader; send
+ * the command again. A kv_err < 0: the walk failed (kv_last_error says why)
+ * and the client is back at the call's first address. */
+int redirect_follow(kv_client *c, redirect_walk *w, const char *text, size_t len);
 
 #endif

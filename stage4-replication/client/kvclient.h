@@ -52,6 +52,8 @@ typedef enum kv_err {
     KV_ERR_NOMEM = -6,     /* out of memory */
     KV_ERR_USAGE = -7,     /* bad arguments, or a call that does not fit the state
                             * (a synchronous call while pipelined replies are unread) */
+    KV_ERR_REDIRECT = -8,  /* a follower's redirect could not be followed: too many
+                            * hops (a loop), or a malformed leader= address */
 } kv_err;
 
 /* Timeouts in milliseconds; 0 means wait forever. A read or write timeout
@@ -62,6 +64,9 @@ typedef struct kv_options {
     int connect_timeout_ms; /* default 1000 */
     int read_timeout_ms;    /* default 5000 */
     int write_timeout_ms;   /* default 5000 */
+    int max_redirects;      /* default 3; 0 (or less) turns redirects off: see
+                             * "Followers and redirects" below. Start from
+                             * kv_options_default, or this field is 0. */
 } kv_options;
 
 typedef struct kv_client kv_client;
@@ -155,6 +160,65 @@ kv_err kv_append_del(kv_client *c, const void *key, size_t klen);
 kv_err kv_get_reply(kv_client *c, kv_reply **out);
 /* How many kv_get_reply results are still to be collected. */
 size_t kv_pending_replies(const kv_client *c);
+
+/* ---- followers and redirects ----
+ * A follower (stage 4) serves reads and refuses writes with the error reply
+ *   -READONLY You can't write against a read only replica. leader=HOST:PORT
+ * (HOST:PORT is the leader's client address; an IPv6 host is in brackets).
+ * A refused command was not run, so sending it to the leader is safe.
+ *
+ * One-shot calls (kv_set, kv_get, kv_del, kv_ping, kv_info, kv_command)
+ * follow it: on that reply the client closes its connection, connects to
+ * the leader and sends the same command again, up to max_redirects hops per
+ * call. The caller sees only the leader's reply. Reads are not redirected
+ * because a follower answers them; nothing in the library sorts commands
+ * into reads and writes: the server decides, by refusing. After a redirect
+ * the client stays with the leader: later calls, and reconnects, go there.
+ *
+ * When a redirect cannot be followed the call fails and the client goes
+ * back to the address the call started at (the next call reconnects there):
+ *   - KV_ERR_REDIRECT: the chain was longer than max_redirects (two nodes
+ *     naming each other, e.g. mid-failover), or a leader= that is not
+ *     HOST:PORT. kv_last_error names the addresses, e.g. "too many
+ *     redirects: gave up after 3 (max_redirects), a loop or a chain too
+ *     long: 127.0.0.1:7005 -> 127.0.0.1:7006 -> ..., which answered: READONLY ...".
+ *   - KV_ERR_CONNECT or KV_ERR_TIMEOUT: the leader cannot be reached
+ *     ("redirect A -> B failed: cannot connect to B: ..."). The command
+ *     was not run anywhere.
+ * A READONLY reply without leader= (a Redis replica's) is not a redirect:
+ * it is returned like any error reply. So is every READONLY reply when
+ * max_redirects is 0.
+ *
+ * Pipelined commands are never redirected: kv_get_reply returns the
+ * READONLY replies as they are. A pipeline sent to a follower has its reads
+ * answered and its writes refused, so resending only the writes elsewhere
+ * would reorder them against the reads; the caller knows whether that
+ * matters. kv_reply_redirect reads the leader's address out of such a reply
+ * and kv_client_move points the client there. Per-connection state (AUTH)
+ * is not carried to the leader. */
+
+/* Whether r is a follower's redirect. 1: it is; host (NUL-terminated, at
+ * most hostlen - 1 bytes; KV_HOST_MAX is always enough) and *port are the
+ * leader's. 0: not a redirect (another reply, or READONLY without leader=).
+ * -1: READONLY with a leader= that is not HOST:PORT (or does not fit). */
+#define KV_HOST_MAX 256
+int kv_reply_redirect(const kv_reply *r, char *host, size_t hostlen, int *port);
+/* Redirects this client has followed over its life (one per hop; a call that
+ * went through two followers to the leader counts 2). Callers show a
+ * redirect by comparing the count before and after a call. */
+unsigned long long kv_redirects(const kv_client *c);
+/* "HOST:PORT" the last redirect led to, "" before the first. Owned by the
+ * client; valid until its next call. */
+const char *kv_last_redirect(const kv_client *c);
+/* The address the client talks to now (kv_client_new's, or a leader's
+ * after a redirect). The host string is owned by the client; valid until
+ * its next call. */
+const char *kv_client_host(const kv_client *c);
+int kv_client_port(const kv_client *c);
+/* Points the client at host:port (host NULL means 127.0.0.1), closing its
+ * connection; the next call connects there. KV_ERR_USAGE while pipelined
+ * replies are owed by a live connection, KV_ERR_NOMEM. */
+kv_err kv_client_move(kv_client *c, const char *host, int port);
 
 /* ---- errors ---- */
 

@@ -1,5 +1,6 @@
 /* pipeline.c - generic commands and pipelining. kv_command is one queued
- * command followed by reading its reply. Pipelining queues many commands in
+ * command followed by reading its reply (and, when a follower refused it,
+ * the same at the leader: redirect.c). Pipelining queues many commands in
  * the output buffer and reads the replies in order; kv_get_reply keeps the
  * count honest when the connection dies midway, so every queued command
  * gets exactly one result. */
@@ -31,6 +32,8 @@ kv_err kv_append_del(kv_client *c, const void *key, size_t klen) {
 
 size_t kv_pending_replies(const kv_client *c) { return c->pending + c->lost; }
 
+/* Pipelined replies are never redirected (kvclient.h says why): a READONLY
+ * reply is returned like any other. */
 kv_err kv_get_reply(kv_client *c, kv_reply **out) {
     *out = NULL;
     /* Replies lost with an earlier connection come first: their commands
@@ -61,11 +64,28 @@ static int is_quit(const char *name, size_t len) { return len == 4 && strncasecm
 
 kv_err kv_command(kv_client *c, int argc, const char *const *argv, const size_t *argvlen, kv_reply **out) {
     *out = NULL;
-    kv_err e = begin_sync(c);
-    if (e == KV_OK) e = encode_command(c, argc, argv, argvlen);
-    if (e == KV_OK) e = read_tree(c, out);
+    redirect_walk w;
+    redirect_begin(&w);
+    kv_err e;
+    for (;;) {
+        e = begin_sync(c);
+        if (e == KV_OK) e = encode_command(c, argc, argv, argvlen);
+        if (e == KV_OK) e = read_tree(c, out);
+        if (e != KV_OK || (*out)->type != KV_REPLY_ERROR) break;
+        int r = redirect_follow(c, &w, (*out)->str, (*out)->len);
+        if (r == 0) {
+            after_error_reply(c, (*out)->str, (*out)->len);
+            break;
+        }
+        kv_reply_free(*out); /* the follower's refusal; the leader answers instead */
+        *out = NULL;
+        if (r < 0) {
+            e = (kv_err)r;
+            break;
+        }
+    }
+    redirect_end(&w);
     if (e != KV_OK) return e;
-    if ((*out)->type == KV_REPLY_ERROR) after_error_reply(c, (*out)->str, (*out)->len);
     if (is_quit(argv[0], argvlen ? argvlen[0] : strlen(argv[0]))) io_close(c);
     return KV_OK;
 }

@@ -143,6 +143,28 @@ static long long complete_request(const fake_conn *c, size_t *last_off, size_t *
     return (long long)pos;
 }
 
+/* Reads more bytes into the buffer. 1: got some; 0: the client closed;
+ * -1: error. */
+static int read_some(fake_conn *c) {
+    if (c->cap - c->len < 65536) {
+        size_t cap = c->cap ? c->cap * 2 : 131072;
+        char *p = realloc(c->buf, cap);
+        if (!p) return -1;
+        c->buf = p;
+        c->cap = cap;
+    }
+    for (;;) {
+        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n == 0) return 0;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c->len += (size_t)n;
+        return 1;
+    }
+}
+
 int fake_read_request(fake_conn *c, char **arg, size_t *alen) {
     for (;;) {
         size_t off = 0, len = 0;
@@ -160,21 +182,39 @@ int fake_read_request(fake_conn *c, char **arg, size_t *alen) {
             c->len -= (size_t)whole;
             return 1;
         }
-        if (c->cap - c->len < 65536) {
-            size_t cap = c->cap ? c->cap * 2 : 131072;
-            char *p = realloc(c->buf, cap);
-            if (!p) return -1;
-            c->buf = p;
-            c->cap = cap;
-        }
-        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
-        if (n == 0) return 0;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c->len += (size_t)n;
+        int r = read_some(c);
+        if (r <= 0) return r;
     }
+}
+
+int fake_read_command(fake_conn *c, char **text) {
+    *text = NULL;
+    size_t off = 0, len = 0;
+    for (;;) {
+        long long whole = complete_request(c, &off, &len);
+        if (whole < 0) return -1;
+        if (whole > 0) break;
+        int r = read_some(c);
+        if (r <= 0) return r;
+    }
+    /* The whole request is buffered (and valid): join its arguments. */
+    size_t pos = 0;
+    long long argc, alen;
+    header(c, &pos, '*', &argc);
+    char *out = malloc(c->len + 1); /* the arguments are shorter than the request */
+    if (!out) return -1;
+    size_t o = 0;
+    for (long long i = 0; i < argc; i++) {
+        header(c, &pos, '$', &alen);
+        if (i > 0) out[o++] = ' ';
+        memcpy(out + o, c->buf + pos, (size_t)alen);
+        o += (size_t)alen;
+        pos += (size_t)alen + 2;
+    }
+    out[o] = '\0';
+    fake_read_request(c, NULL, NULL); /* consumes it: it is all buffered, so no read */
+    *text = out;
+    return 1;
 }
 
 int fake_write(int fd, const void *p, size_t n) {

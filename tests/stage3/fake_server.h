@@ -38,6 +38,10 @@ void fake_conn_free(fake_conn *c);
  * may be NULL if unwanted). 1: got one; 0: the client closed; -1: error or
  * a request that is not multibulk. */
 int fake_read_request(fake_conn *c, char **arg, size_t *alen);
+/* Like fake_read_request, but hands back the whole request as text, its
+ * arguments joined by single spaces ("SET k v"), malloc'd in *text, for
+ * handlers that answer by command and tests that check what was sent. */
+int fake_read_command(fake_conn *c, char **text);
 /* Writes all n bytes (blocking). 0, or -1 if the client went away. */
 int fake_write(int fd, const void *p, size_t n);
 int fake_write_str(int fd, const char *s);
