@@ -429,12 +429,14 @@ int leader_listen(repl *r) {
     server *srv = r->srv;
     struct sockaddr_storage addr;
     int port = (int)srv->cfg.peer_port;
+    if (port == 0) return 0; /* --peer-port 0: a leader no follower can reach */
     int e = uv_ip4_addr(srv->cfg.bind, port, (struct sockaddr_in *)&addr);
     if (e != 0) e = uv_ip6_addr(srv->cfg.bind, port, (struct sockaddr_in6 *)&addr);
     uv_tcp_init(srv->loop, &r->peer_listener);
     r->peer_listener.data = r;
     if (e == 0) e = uv_tcp_bind(&r->peer_listener, (const struct sockaddr *)&addr, 0);
     if (e == 0) e = uv_listen((uv_stream_t *)&r->peer_listener, 64, on_peer_connection);
+    r->peer_listening = 1; /* from uv_tcp_init on, the handle must be closed */
     if (e != 0) {
         kv_log(KV_LOG_ERROR, "cannot listen for peers on %s:%d: %s", srv->cfg.bind, port, uv_strerror(e));
         return -1;

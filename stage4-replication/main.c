@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
         {"max-output-bytes", FLAG_SIZE, &cfg.max_output_bytes,
          "close a client whose unsent replies pass this size, e.g. one that never reads (default 64m)", 1024,
          1LL << 40, NULL, "BYTES"},
-        {"peer-port", FLAG_INT, &cfg.peer_port, "port for the peer protocol: followers connect here (default 17004)", 1,
+        {"peer-port", FLAG_INT, &cfg.peer_port, "port for the peer protocol: followers connect here; 0: none (default 17004)", 0,
          65535, NULL, "PORT"},
         {"replicaof", FLAG_STRING, &cfg.replicaof,
          "start as a follower of the leader whose peer port is HOST:PEERPORT (default: start as a leader)", 0, 0, NULL,

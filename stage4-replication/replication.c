@@ -81,8 +81,8 @@ int repl_init(server *srv, repl *r) {
     uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&r->tick);
     if (r->role == ROLE_FOLLOWER) follower_connect(r, 0);
-    kv_log(KV_LOG_INFO, "replication: %s, peer port %s:%lld%s%s", repl_role_name(r->role), srv->cfg.bind,
-           srv->cfg.peer_port, r->role == ROLE_FOLLOWER ? ", following " : "",
+    kv_log(KV_LOG_INFO, "replication: %s, peer port %s%s:%lld%s%s", repl_role_name(r->role),
+           r->peer_listening ? "" : "off (--peer-port 0), not ", srv->cfg.bind, srv->cfg.peer_port, r->role == ROLE_FOLLOWER ? ", following " : "",
            r->role == ROLE_FOLLOWER ? srv->cfg.replicaof : "");
     return 0;
 }
@@ -91,7 +91,8 @@ void repl_stop(repl *r) {
     uv_timer_stop(&r->tick);
     follower_disconnect(r, "shutting down");
     leader_drop_all(r, "the leader is shutting down");
-    if (!uv_is_closing((uv_handle_t *)&r->peer_listener)) uv_close((uv_handle_t *)&r->peer_listener, NULL);
+    if (r->peer_listening && !uv_is_closing((uv_handle_t *)&r->peer_listener))
+        uv_close((uv_handle_t *)&r->peer_listener, NULL);
 }
 
 void repl_free(repl *r) {

@@ -57,6 +57,7 @@ typedef struct repl {
     char self_host[64];
     int self_port;
     uv_tcp_t peer_listener;
+    int peer_listening; /* 0 with --peer-port 0 */
     uv_timer_t tick; /* every 100 ms: acks, WAIT deadlines, reconnects, dead links */
     repl_stats stats;
 

@@ -3,9 +3,9 @@
 set(KV_STAGE2_SUITE_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(KV_STAGE2_SUITE_SCRIPTS crash recovery_files compaction)
 
-# kv_stage2_suite(<name prefix> <labels> <server target>)
+# kv_stage2_suite(<name prefix> <labels> <server target> [extra server args...])
 function(kv_stage2_suite prefix labels target)
   foreach(script ${KV_STAGE2_SUITE_SCRIPTS})
-    kv_py_test(${prefix}.${script} "${labels}" ${KV_STAGE2_SUITE_DIR}/test_${script}.py ${target} --data-dir {tmp}/data)
+    kv_py_test(${prefix}.${script} "${labels}" ${KV_STAGE2_SUITE_DIR}/test_${script}.py ${target} --data-dir {tmp}/data ${ARGN})
   endforeach()
 endfunction()

@@ -51,8 +51,10 @@ static int spawn(server_proc *sp) {
     snprintf(port, sizeof port, "%d", sp->port);
     snprintf(data, sizeof data, "%s/data", sp->dir);
     snprintf(logp, sizeof logp, "%s/server.log", sp->dir);
-    char extra[256];
-    snprintf(extra, sizeof extra, "%s", sp->extra);
+    /* KV_SERVER_ARGS: flags every server of this test gets (set by CMake). */
+    const char *common = getenv("KV_SERVER_ARGS");
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s %s", common ? common : "", sp->extra);
     char *argv[40] = {(char *)bin, "--port", port, "--bind", "127.0.0.1", "--data-dir", data, "--log-level", "warn"};
     int argc = 9;
     for (char *tok = strtok(extra, " "); tok && argc < 39; tok = strtok(NULL, " ")) argv[argc++] = tok;
