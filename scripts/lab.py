@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -257,7 +258,10 @@ def build_tree(root, stage, out, stub_tasks):
             continue
         for r in rs:
             total[r.task] = total.get(r.task, 0) + (1 if r.task in stub_tasks else 0)
-    in_common = any(r.task in stub_tasks for rel, rs in regions.items() if rel.startswith("common/") for r in rs)
+    # The tree's shape depends on the stage, not on which tasks are stubbed,
+    # so that the check's incremental builds reuse one build directory.
+    own = {t.name for t in tasks.values() if t.stage == stage}
+    in_common = any(r.task in own for rel, rs in regions.items() if rel.startswith("common/") for r in rs)
     counters = {t: 0 for t in stub_tasks}
     stubbed, wanted = [], set()
     tops = [(stage, out)] + ([("common", os.path.join(out, "common"))] if in_common else [])
@@ -284,7 +288,11 @@ def build_tree(root, stage, out, stub_tasks):
                         same = False
                     if not same:
                         os.makedirs(os.path.dirname(target), exist_ok=True)
-                        shutil.copy2(src, target)
+                        shutil.copyfile(src, target)  # a new mtime: make must see the change
+    for d, dirs, files in os.walk(out):
+        for fn in files:
+            if os.path.abspath(os.path.join(d, fn)) not in wanted:
+                raise LabError("%s is not in %s: a tree from another checkout or stage?" % (os.path.join(d, fn), stage))
     return stubbed
 
 
@@ -429,8 +437,8 @@ def clang_check(build, files):
         e = db.get(os.path.realpath(path))
         if not e:
             raise LabError("no compile command for %s" % path)
-        args = e["command"].split()
-        args = [clang] + [a for a in args[1:]]
+        args = e["arguments"] if "arguments" in e else shlex.split(e["command"])
+        args = [clang] + args[1:]
         if "-o" in args:
             k = args.index("-o")
             del args[k:k + 2]
@@ -464,6 +472,7 @@ def cmd_check(root, stage, build_root, jobs, only_task=None):
         if only_task and t.name != only_task:
             continue
         graded = grading_tests(t, names)
+        t1 = time.monotonic()
         build_tree(root, stage, src, {t.name})
         configure_and_build(root, stage, src, build, jobs)
         results, out = ctest(build, regexes=graded, jobs=jobs)
@@ -474,7 +483,30 @@ def cmd_check(root, stage, build_root, jobs, only_task=None):
                                "it does" if len(passing) == 1 else "they do"))
             print("FAIL %s: %s" % (t.name, failures[-1]))
         else:
-            print("ok   %s: all %d grading tests fail on the stub (%s)" % (t.name, len(graded), " ".join(graded)))
+            print("ok   %s: all %d grading tests fail on the stub (%s; %.0f s)"
+                  % (t.name, len(graded), " ".join(graded), time.monotonic() - t1))
+    # In order: a learner who has done tasks 1..k (the later ones still
+    # stubbed) must see task k pass; a test that also needs a later task
+    # belongs to that task's grading, not to k's.
+    for k, t in enumerate(mine[:-1]):
+        if only_task and t.name != only_task:
+            continue
+        later = [u.name for u in mine[k + 1:]]
+        graded = grading_tests(t, names)
+        t1 = time.monotonic()
+        build_tree(root, stage, src, set(later))
+        configure_and_build(root, stage, src, build, jobs)
+        results, out = ctest(build, regexes=graded, jobs=jobs)
+        failing = [g for g in graded if not results.get(g)]
+        if failing:
+            failures.append("task %s: %s fail%s with %s done and only later tasks (%s) stubbed, so a learner "
+                            "working in order cannot pass it" % (t.name, " ".join(failing),
+                                                                 "s" if len(failing) == 1 else "", t.name,
+                                                                 " ".join(later)))
+            print("FAIL %s: %s" % (t.name, failures[-1]))
+        else:
+            print("ok   %s: its tests pass with the later tasks still stubbed (%.0f s)"
+                  % (t.name, time.monotonic() - t1))
     print("%s: %.0f s" % (stage, time.monotonic() - t0))
     if failures:
         raise LabError("dishonest grading in %s:\n  %s" % (stage, "\n  ".join(failures)))

@@ -40,7 +40,7 @@ record_status record_decode(const unsigned char *p, size_t n, Kv__LogRecord **re
         *why = "record header cut short";
         return RECORD_SHORT;
     }
-    /* LAB record-framing: check the length (before allocating), that the frame is whole, then the CRC */
+    /* LAB record-framing: check the length (before allocating), that the frame is whole, the CRC; unpack */
     uint32_t len = get_be32(p);
     if (len > RECORD_MAX_PAYLOAD) {
         *why = "record length is impossibly large";
@@ -55,7 +55,6 @@ record_status record_decode(const unsigned char *p, size_t n, Kv__LogRecord **re
         *why = "record checksum mismatch";
         return RECORD_BAD;
     }
-    /* END LAB */
     Kv__LogRecord *r = kv__log_record__unpack(NULL, len, payload);
     if (!r || !r->command) {
         if (r) kv__log_record__free_unpacked(r, NULL);
@@ -64,6 +63,7 @@ record_status record_decode(const unsigned char *p, size_t n, Kv__LogRecord **re
     }
     *rec = r;
     *size = RECORD_HEADER_BYTES + len;
+    /* END LAB */
     return RECORD_OK;
 }
 

@@ -122,7 +122,7 @@ static int still_open(const kv_client *c) {
 }
 
 kv_err io_ensure_connected(kv_client *c) {
-    /* LAB reconnect: keep a live connection; replace one found dead after idling, if no reply is owed on it */
+    /* LAB reconnect: before reusing an idle connection, check the server has not closed it; if so, replace it */
     if (c->fd >= 0) {
         /* With no reply owed, reconnecting is safe: no command is in doubt. */
         if (c->pending > 0 || now_ms() - c->last_io_ms < KV_IDLE_CHECK_MS || still_open(c)) return KV_OK;
