@@ -338,8 +338,21 @@ def run(cmd, cwd=None, quiet=False, timeout=None):
     return p
 
 
+def configured_for(build):
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            m = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", f.read(), re.M)
+            return m.group(1) if m else None
+    except FileNotFoundError:
+        return None
+
+
 def configure_and_build(root, stage, lab, build, jobs, extra=()):
-    if not os.path.exists(os.path.join(build, "CMakeCache.txt")):
+    home = configured_for(build)
+    if home and os.path.realpath(home) != os.path.realpath(root):
+        shutil.rmtree(build)  # configured for another checkout: start afresh
+        home = None
+    if not home:
         cmd = ["cmake", "-S", root, "-B", build, "-DKV_SANITIZE=ON", "-DKV_LAB_DIR=" + os.path.abspath(lab),
                "-DKV_LAB_STAGE=" + stage, "-DKV_TEST_TIMEOUT=60", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"] + list(extra)
         p = run(cmd, quiet=True)
