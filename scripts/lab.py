@@ -424,13 +424,13 @@ def cmd_test(root, stage, task_name, jobs):
         failed = [g for g in graded if not results.get(g, False)]
         ok = ok and not failed
         print("  %-4s %-20s %s" % ("PASS" if not failed else "FAIL", t.name,
-                                  "(%d tests)" % len(graded) if not failed else "failing: " + " ".join(failed)))
+                                  "(%d test%s)" % (len(graded), "" if len(graded) == 1 else "s") if not failed else "failing: " + " ".join(failed)))
     if not task_name:
         graded = {g for t in tasks for g in grading_tests(t, names)}
         others = [k for k, v in results.items() if k not in graded and not v]
         if others:
             ok = False
-            print("  FAIL other stage %d tests: %s" % (n, " ".join(sorted(others))))
+            print("  FAIL other stage %d tests (they need every task): %s" % (n, " ".join(sorted(others))))
     if not ok:
         print("details: cd %s && ctest -R '^name$' --output-on-failure" % os.path.relpath(build, root))
     return 0 if ok else 1
