@@ -347,6 +347,9 @@ def configured_for(build):
         return None
 
 
+CC = []  # -DCMAKE_C_COMPILER=... when the check is told which compiler the outer build uses
+
+
 def configure_and_build(root, stage, lab, build, jobs, extra=()):
     home = configured_for(build)
     if home and os.path.realpath(home) != os.path.realpath(root):
@@ -354,7 +357,7 @@ def configure_and_build(root, stage, lab, build, jobs, extra=()):
         home = None
     if not home:
         cmd = ["cmake", "-S", root, "-B", build, "-DKV_SANITIZE=ON", "-DKV_LAB_DIR=" + os.path.abspath(lab),
-               "-DKV_LAB_STAGE=" + stage, "-DKV_TEST_TIMEOUT=60", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"] + list(extra)
+               "-DKV_LAB_STAGE=" + stage, "-DKV_TEST_TIMEOUT=60", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"] + CC + list(extra)
         p = run(cmd, quiet=True)
         if p.returncode != 0:
             sys.stdout.write(p.stdout)
@@ -535,7 +538,10 @@ def main():
     ap.add_argument("--task", help="test/check: only this task")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--build-root", help="check: where the check's lab trees and builds go")
+    ap.add_argument("--cc", help="C compiler for the lab build (default: CMake's choice)")
     a = ap.parse_args()
+    if a.cc:
+        CC.append("-DCMAKE_C_COMPILER=" + a.cc)
     root = os.path.abspath(a.root)
     try:
         if a.command == "lint":
