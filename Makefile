@@ -9,7 +9,8 @@ STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication st
 
 .PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
-        diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6
+        diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
+        $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
 
 help:
 	@echo "make demo          install deps, build, run the demo"
@@ -18,6 +19,9 @@ help:
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
 	@echo "make diff-stageN   show what stage N changed against stage N-1 (its LESSON first)"
 	@echo "make check-copies  check that each stage differs from the previous one only where its LESSON says"
+	@echo "make lab-stageN    copy stage N into labs/ with its lab tasks to write (never overwrites)"
+	@echo "make lab-test-stageN [TASK=name]  build labs/ stage N, run its tests, PASS/FAIL per task"
+	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
@@ -62,6 +66,22 @@ $(addprefix diff-stage,2 3 4 5 6): diff-stage%:
 check-copies:
 	@/usr/bin/python3 scripts/check_copies.py
 
+# Labs (scripts/lab.py; notes/00 says how they work). lab-test builds in
+# build-lab/<stage>/ with sanitizers, like make build.
+LAB := /usr/bin/python3 scripts/lab.py
+
+lab-lint:
+	@$(LAB) lint
+
+$(addprefix lab-stage,1 2 3 4 5 6): lab-stage%:
+	@$(LAB) generate $*
+
+$(addprefix lab-reset-stage,1 2 3 4 5 6): lab-reset-stage%:
+	@$(LAB) generate $* --force
+
+$(addprefix lab-test-stage,1 2 3 4 5 6): lab-test-stage%: deps
+	@$(LAB) test $* --jobs $(JOBS) $(if $(TASK),--task $(TASK))
+
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin
 
@@ -73,4 +93,4 @@ fuzz: deps
 	@tests/fuzz/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(VG_DIR) build-fuzz
+	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(VG_DIR) build-fuzz build-lab

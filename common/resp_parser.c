@@ -177,6 +177,7 @@ static int header_line(resp_parser *p, const char *buf, size_t avail, const char
 }
 
 static resp_status parse_multibulk(resp_parser *p, char *buf, size_t avail, size_t *used) {
+    /* LAB multibulk-parser: loop on p->state: "*<n>" line, then "$<len>" line + bytes + CRLF per argument */
     for (;;) {
         const char *s;
         size_t n, next;
@@ -248,6 +249,7 @@ static resp_status parse_multibulk(resp_parser *p, char *buf, size_t avail, size
             return fail(p, "%s", "parser in an impossible state");
         }
     }
+    /* END LAB */
 }
 
 resp_status resp_parse(resp_parser *p, char *buf, size_t avail, size_t *used) {

@@ -53,15 +53,19 @@ static void cmd_get(conn *c, const kv_slice *argv, size_t argc) {
 }
 
 static void cmd_del(conn *c, const kv_slice *argv, size_t argc) {
+    /* LAB del-exists: DEL k [k ...] replies with how many keys it removed (kv_store_del) */
     long long n = 0;
     for (size_t i = 1; i < argc; i++) n += kv_store_del(&c->srv->store, argv[i].p, argv[i].len);
     reply_int(&c->out, n);
+    /* END LAB */
 }
 
 static void cmd_exists(conn *c, const kv_slice *argv, size_t argc) {
+    /* LAB del-exists: EXISTS k [k ...] counts every argument that names a key, repeats included */
     long long n = 0;
     for (size_t i = 1; i < argc; i++) n += kv_store_exists(&c->srv->store, argv[i].p, argv[i].len);
     reply_int(&c->out, n);
+    /* END LAB */
 }
 
 static void cmd_dbsize(conn *c, const kv_slice *argv, size_t argc) {

@@ -64,6 +64,7 @@ void server_begin_shutdown(server *srv, const char *why) {
     kv_busy_poll_stop(&srv->busy_poll);
     close_if_open((uv_handle_t *)&srv->sigint);
     close_if_open((uv_handle_t *)&srv->sigterm);
+    /* LAB graceful-shutdown: close each client once its replies are sent; after the grace time drop the rest */
     /* Replies already computed are still sent; requests not yet read are not run. */
     conn *next;
     for (conn *c = srv->conns; c; c = next) {
@@ -76,6 +77,7 @@ void server_begin_shutdown(server *srv, const char *why) {
     } else {
         close_if_open((uv_handle_t *)&srv->shutdown_timer);
     }
+    /* END LAB */
 }
 
 int server_init(server *srv, const server_config *cfg) {

@@ -65,6 +65,39 @@ class Shutdown(kvtest.ServerTestCase):
     def test_sigint_with_clients(self):
         self.shutdown_with_clients(signal.SIGINT)
 
+    def test_replies_computed_before_the_signal_are_delivered(self):
+        # A client that pipelines more GETs than the server will buffer
+        # replies for, and reads nothing until the signal. Whatever the server
+        # ran before the signal, the client must receive whole: a server that
+        # just drops its clients loses the replies still in its buffers
+        # (more than 1 MiB once it pauses such a client), or cuts one in half.
+        srv = self.start_server()
+        value = b"r" * (64 * 1024)
+        reply = b"$%d\r\n%s\r\n" % (len(value), value)
+        control = self.connect(srv)
+        self.assertEqual(control.command("SET", "sd:v", value), "OK")
+        base = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
+        reader = self.connect(srv)
+        reader.send(encode_command("GET", "sd:v") * 300)  # ~19 MiB of replies: it must pause us
+        polls = [0]
+
+        def gets_run():
+            polls[0] += 1
+            now = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
+            ran = now - base - polls[0]
+            # A server pauses a client only past 1 MiB of unsent replies: 16 of these.
+            return ran if ran >= 16 else 0
+
+        ran_before = kvtest.wait_for(gets_run, message="the server to run 16 of the unread GETs")
+        srv.send_signal(signal.SIGTERM)
+        got = reader.read_until_closed()
+        self.assertEqual(srv.wait(), 0, kvtest.tail(srv.log()))
+        whole, rest = divmod(len(got), len(reply))
+        self.assertEqual(rest, 0, "a reply was cut: %d whole replies and %d bytes of the next" % (whole, rest))
+        self.assertEqual(got, reply * whole, "the replies are not the value sent")
+        self.assertGreaterEqual(whole, ran_before, "replies computed before the signal were lost")
+        self.assertLess(whole, 300, "requests still queued when the signal came were run")
+
     def test_sigterm_idle_server(self):
         srv = self.start_server()
         t0 = time.monotonic()
