@@ -19,6 +19,9 @@ import sys
 STAGES = ["stage1-single-node", "stage2-wal", "stage3-client",
           "stage4-replication", "stage5-raft", "stage6-snapshots"]
 MANIFEST = "LESSON"
+# Stage metadata, each stage's own by nature: the manifest, and the lab
+# tasks (scripts/lab.py), which name only the tasks that stage introduces.
+METADATA = (MANIFEST, "LAB")
 
 FIX_SHARED = "fix the copy in every stage that carries it, or list it in LESSON with a reason"
 
@@ -42,7 +45,7 @@ def stage_files(root, stage):
                 continue
             rel = name if rel_dir == "." else os.path.join(rel_dir, name)
             rel = rel.replace(os.sep, "/")
-            if rel != MANIFEST:
+            if rel not in METADATA:
                 found.add(rel)
     return found
 

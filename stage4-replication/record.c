@@ -22,12 +22,14 @@ int record_encode(kv_buf *out, uint64_t index, uint64_t term, const Kv__Command 
     size_t n = kv__log_record__get_packed_size(&rec);
     if (n > RECORD_MAX_PAYLOAD) return -1;
     if (kv_buf_reserve(out, RECORD_HEADER_BYTES + n) != 0) return -1;
+    /* LAB record-framing: pack after an 8-byte header: u32 BE payload length, u32 BE CRC32C of the payload */
     unsigned char *hdr = (unsigned char *)kv_buf_wptr(out);
     unsigned char *payload = hdr + RECORD_HEADER_BYTES;
     kv__log_record__pack(&rec, payload); /* straight into the buffer: no copy */
     put_be32(hdr, (uint32_t)n);
     put_be32(hdr + 4, kv_crc32c(0, payload, n));
     kv_buf_commit(out, RECORD_HEADER_BYTES + n);
+    /* END LAB */
     return 0;
 }
 
@@ -38,6 +40,7 @@ record_status record_decode(const unsigned char *p, size_t n, Kv__LogRecord **re
         *why = "record header cut short";
         return RECORD_SHORT;
     }
+    /* LAB record-framing: check the length (before allocating), that the frame is whole, the CRC; unpack */
     uint32_t len = get_be32(p);
     if (len > RECORD_MAX_PAYLOAD) {
         *why = "record length is impossibly large";
@@ -60,6 +63,7 @@ record_status record_decode(const unsigned char *p, size_t n, Kv__LogRecord **re
     }
     *rec = r;
     *size = RECORD_HEADER_BYTES + len;
+    /* END LAB */
     return RECORD_OK;
 }
 

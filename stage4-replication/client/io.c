@@ -122,11 +122,13 @@ static int still_open(const kv_client *c) {
 }
 
 kv_err io_ensure_connected(kv_client *c) {
+    /* LAB reconnect: before reusing an idle connection, check the server has not closed it; if so, replace it */
     if (c->fd >= 0) {
         /* With no reply owed, reconnecting is safe: no command is in doubt. */
         if (c->pending > 0 || now_ms() - c->last_io_ms < KV_IDLE_CHECK_MS || still_open(c)) return KV_OK;
         io_close(c);
     }
+    /* END LAB */
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};

@@ -36,6 +36,7 @@ size_t kv_pending_replies(const kv_client *c) { return c->pending + c->lost; }
  * reply is returned like any other. */
 kv_err kv_get_reply(kv_client *c, kv_reply **out) {
     *out = NULL;
+    /* LAB pipelining: one result per queued command, in order, even when the connection dies midway */
     /* Replies lost with an earlier connection come first: their commands
      * were queued before anything sent on the current one. */
     if (c->lost > 0) {
@@ -57,6 +58,7 @@ kv_err kv_get_reply(kv_client *c, kv_reply **out) {
             snprintf(c->lost_why, sizeof c->lost_why, "reply lost: %.230s", c->err);
     }
     return e;
+    /* END LAB */
 }
 
 /* QUIT: the server closes after replying; start fresh next time. */

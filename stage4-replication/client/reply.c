@@ -45,6 +45,7 @@ int reply_parse_scalar(const char *p, size_t n, scalar *s, size_t *used) {
     if (line + 1 >= n) return 0; /* need the LF */
     if (cr[1] != '\n') return -1;
     size_t after = line + 2;
+    /* LAB reply-parser: by the first byte: + - status/error, : integer, $ bulk ($-1 nil), * array header */
     switch (p[0]) {
     case '+':
     case '-':
@@ -93,6 +94,7 @@ int reply_parse_scalar(const char *p, size_t n, scalar *s, size_t *used) {
     default:
         return -1;
     }
+    /* END LAB */
 }
 
 int reply_scan_step(reply_scan *scan, const char *p, size_t n) {
