@@ -163,10 +163,31 @@ void raft_tick(struct raft *r) {
 
 static bool from_leader(int type) { return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT; }
 
-int raft_step(struct raft *r, const struct raft_msg *m) {
+/* A peer's frame decoded by the host is still untrusted: refuse what no
+ * correct node sends rather than let it corrupt the log. */
+static bool msg_valid(const struct raft *r, const struct raft_msg *m) {
     if (!m || m->to != r->cfg.id || m->from == r->cfg.id || raft_slot(r, m->from) < 0 ||
-        m->type < RAFT_MSG_PREVOTE || m->type > RAFT_MSG_HEARTBEAT_RESP ||
-        (m->n_entries && !m->entries))
+        m->type < RAFT_MSG_PREVOTE || m->type > RAFT_MSG_HEARTBEAT_RESP)
+        return false;
+    if (m->type != RAFT_MSG_APPEND)
+        return m->n_entries == 0;
+    if (m->n_entries && !m->entries)
+        return false;
+    if (m->prev_term > m->term)
+        return false;
+    raft_term prev = m->prev_term;
+    for (size_t i = 0; i < m->n_entries; i++) {
+        const struct raft_entry *e = &m->entries[i];
+        if (e->index != m->prev_index + i + 1 || e->term < prev || e->term > m->term ||
+            (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP) || (e->len && !e->data))
+            return false;
+        prev = e->term;
+    }
+    return true;
+}
+
+int raft_step(struct raft *r, const struct raft_msg *m) {
+    if (!msg_valid(r, m))
         return RAFT_ERR_INVALID;
 
     if (m->term > r->term) {

@@ -308,6 +308,29 @@ static void figure8(struct sim *s) {
     one_n(s, s->n, 1);
 }
 
+/* Like Figure8, but anyone crashes, often right after acknowledging:
+ * whatever a node acked must survive its crash. */
+static void crash_any(struct sim *s) {
+    sim_start(s);
+    one_n(s, 1, 1);
+    for (int it = 0; it < 300 && !s->failed; it++) {
+        for (unsigned i = 0; i < s->n; i++)
+            sim_propose(s, (int)i, NULL);
+        sim_run(s, sim_rand_below(s, sim_rand_below(s, 1000) < 100 ? SIM_E : 13));
+        int victim = (int)sim_rand_below(s, s->n);
+        if (sim_up(s, victim))
+            sim_crash(s, victim);
+        unsigned up = 0;
+        for (unsigned i = 0; i < s->n; i++)
+            up += sim_up(s, (int)i);
+        if (up < s->n / 2 + 1 || sim_rand_below(s, 2))
+            sim_restart(s, (int)sim_rand_below(s, s->n));
+    }
+    for (unsigned k = 0; k < s->n; k++)
+        sim_restart(s, (int)k);
+    one_n(s, s->n, 1);
+}
+
 static void figure8_unreliable(struct sim *s) {
     sim_start(s);
     sim_unreliable(s);
@@ -488,6 +511,7 @@ const struct sim_scenario sim_scenarios[] = {
     {"Persist3", 3, persist3},
     {"Figure8", 5, figure8},
     {"Figure8Unreliable", 5, figure8_unreliable},
+    {"CrashAny", 3, crash_any},
     {"UnreliableChurn", 5, unreliable_churn},
     {"UnreliableChurn3", 3, unreliable_churn},
     {"PreVoteRejoin", 3, prevote_rejoin},
