@@ -24,12 +24,8 @@ void commit_maybe_advance(struct raft *r) {
     raft_term t;
     if (!log_term(&r->log, n, &t))
         return;
-#ifdef RAFT_BREAK_COMMIT_OLD_TERM
-    (void)t; /* deliberately broken build: commits earlier terms by counting replicas */
-#else
-    if (t != r->term)
+    if (t != r->term && !RAFT_BROKEN_COMMIT_OLD_TERM)
         return;
-#endif
     r->commit = n;
     read_index_on_commit(r);
 }

@@ -15,6 +15,7 @@ bool election_in_lease(const struct raft *r) {
 
 void election_tick(struct raft *r) {
     r->elapsed++;
+    r->since_leader++;
     if (r->elapsed >= r->rand_timeout)
         election_campaign(r, r->cfg.pre_vote);
 }
@@ -72,23 +73,19 @@ void election_campaign(struct raft *r, bool pre_vote) {
 /* Paper 5.4.1: vote only for a candidate whose log is at least as up to date
  * as ours, so that every leader holds every committed entry. */
 static bool candidate_up_to_date(const struct raft *r, raft_term last_term, raft_index last_index) {
-#ifdef RAFT_BREAK_UP_TO_DATE
-    (void)r, (void)last_term, (void)last_index;
-    return true; /* deliberately broken build: the simulation must catch it */
-#else
     /* LAB vote-up-to-date: compare the candidate's last (term, index) with ours: a later term wins, an equal term needs an index at least as long */
     raft_term my_term = log_last_term(&r->log);
     if (last_term != my_term)
         return last_term > my_term;
     return last_index >= log_last_index(&r->log);
     /* END LAB */
-#endif
 }
 
 void election_on_request(struct raft *r, const struct raft_msg *m) {
     bool pre = m->type == RAFT_MSG_PREVOTE;
     bool can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
-    bool grant = can_vote && candidate_up_to_date(r, m->last_term, m->last_index);
+    bool grant = can_vote && (RAFT_BROKEN_UP_TO_DATE ||
+                              candidate_up_to_date(r, m->last_term, m->last_index));
     struct raft_msg resp = {
         .type = pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP,
         .to = m->from,

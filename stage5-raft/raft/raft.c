@@ -279,6 +279,9 @@ raft_term raft_current_term(const struct raft *r) { return r->term; }
 raft_id raft_voted_for(const struct raft *r) { return r->vote; }
 raft_id raft_leader(const struct raft *r) { return r->leader; }
 raft_index raft_commit_index(const struct raft *r) { return r->commit; }
+unsigned raft_ticks_since_leader(const struct raft *r) {
+    return r->role == RAFT_LEADER ? 0 : r->since_leader;
+}
 raft_index raft_applied_index(const struct raft *r) { return r->applied; }
 raft_index raft_last_index(const struct raft *r) { return log_last_index(&r->log); }
 raft_index raft_first_index(const struct raft *r) { return r->log.first; }

@@ -4,52 +4,69 @@
  * draws randomness only from a PRNG seeded by raft_config.seed, and allocates
  * only memory it owns and frees (raft_free frees everything). The host (the
  * server glue, or the simulation in tests/stage5/sim) feeds it inputs and
- * drains its outputs.
+ * drains its outputs, all on one thread.
+ *
+ * TIME is counted in ticks: the host calls raft_tick() every heartbeat
+ * interval (heartbeat_ticks = 1), so election_ticks = election timeout /
+ * heartbeat interval. Election timeouts are drawn from [e, 2e) ticks.
  *
  * INPUTS
- *   raft_tick(r)                 one logical clock tick (timeouts are in ticks).
- *   raft_step(r, msg)            a message from a peer; the core copies what it
- *                                keeps, msg stays the caller's.
- *   raft_propose(r, data, len)   leader only: append a NORMAL entry; returns its
- *                                index and term, or RAFT_ERR_NOT_LEADER (ask
- *                                raft_leader() for the hint, 0 = unknown).
- *   raft_read_index(r, ctx)      leader only: ask for a linearizable read point.
- *   raft_persisted(r, i, t)      "my log entries up to index i (whose entry has
- *                                term t) are durable". Stale notices (the entry
- *                                at i no longer has term t) are ignored.
- *   raft_applied(r, i)           "the state machine has applied up to i".
+ *   raft_tick(r)                 one logical clock tick.
+ *   raft_step(r, msg)            a message from a peer. The core copies what it
+ *                                keeps; msg stays the caller's. A message no
+ *                                correct peer sends (unknown sender, wrong
+ *                                recipient, entries out of sequence or from a
+ *                                future term) is refused with RAFT_ERR_INVALID
+ *                                and changes nothing.
+ *   raft_propose(r, data, len)   leader only: append a NORMAL entry (data is
+ *                                copied); gives its index and term. On a
+ *                                non-leader: RAFT_ERR_NOT_LEADER, and
+ *                                raft_leader() is the hint (0 = unknown).
+ *   raft_read_index(r, ctx)      leader only (else RAFT_ERR_NOT_LEADER): ask for
+ *                                a linearizable read point; ctx comes back in
+ *                                Ready.reads when the read may be served.
+ *   raft_persisted(r, i, t)      "my log entries up to index i, whose entry has
+ *                                term t, are durable". Writes complete in the
+ *                                order the Readies gave them. Stale notices (the
+ *                                entry at i has been replaced since) are ignored.
+ *   raft_applied(r, i)           "the state machine has applied up to i" (may
+ *                                lag; reads wait for it).
  *
- * OUTPUT: raft_ready() fills a struct raft_ready; the host handles it in this
- * order, then calls raft_advance(). Between raft_ready() and raft_advance()
- * the host calls no other raft_* function except the read-only accessors;
- * everything the Ready points to stays valid until raft_advance().
+ * OUTPUT: raft_ready() fills a struct raft_ready and says whether it holds
+ * anything. The host handles it in the order below, then calls raft_advance().
+ * From raft_ready() to raft_advance() the host calls no other raft_* function
+ * (read-only accessors excepted) and may read everything the Ready points to;
+ * all of it is freed or reused by raft_advance(), so the host copies (encodes,
+ * writes) what it needs before then.
  *   1. hard_state_changed: write (term, vote) durably and atomically BEFORE
- *      sending any message of this Ready (a vote or a term must never be
- *      forgotten after someone heard of it).
+ *      sending any message of this Ready (a granted vote or an adopted term
+ *      must survive a crash once anyone may have heard of it).
  *   2. truncate_from != 0: discard log entries with index >= truncate_from
- *      (on disk and in any write still queued), then append `entries` in order.
- *      These writes may complete asynchronously, but in order; when a write
- *      is durable the host reports raft_persisted(last index, its term).
- *   3. messages: send them now, without waiting for step 2. The core already
- *      held back anything that depends on entries not yet reported durable (a
- *      follower's append acknowledgement waits for raft_persisted); a leader
- *      sends its entries while writing them itself (Raft thesis 10.2.1): its
- *      own match index advances only on raft_persisted.
- *   4. committed: apply these entries to the state machine in order (only
- *      entries that are committed AND durable locally are handed out); report
- *      progress with raft_applied().
- *   5. reads: each (ctx, index) is a confirmed ReadIndex whose index is
- *      already applied; serve the read from the state machine now.
- *   6. soft_changed: role, leader or term changed. When a node stops being
- *      leader it forgets its pending reads; the host fails every request it
- *      was holding (proposals not yet applied, reads) with NOTLEADER.
- *      A proposal at (index, term) succeeded iff the entry applied at index
- *      has that term.
+ *      (on disk, and in any write still queued); then append `entries`, in
+ *      order. These writes may complete asynchronously, in order; when one is
+ *      durable, report raft_persisted(its last index, that entry's term).
+ *   3. messages: send them now, without waiting for step 2. The core has held
+ *      back anything that depends on entries not yet reported durable (a
+ *      follower's append acknowledgement waits for raft_persisted), while a
+ *      leader sends its entries as it writes them itself (Raft thesis 10.2.1):
+ *      its own copy counts toward commit only after raft_persisted.
+ *      Messages may be lost, duplicated or reordered; the core copes.
+ *   4. committed: apply these entries to the state machine, in order. Only
+ *      entries that are committed AND durable locally are handed out, each
+ *      once. Report progress with raft_applied().
+ *   5. reads: each (ctx, index) is a ReadIndex read whose leadership check has
+ *      succeeded and whose index is already applied: serve it from the state
+ *      machine now.
+ *   6. soft_changed: role, leader or term changed (role, leader give the new
+ *      values; term is the current term). When a node stops being leader it
+ *      drops its pending reads: the host fails every request it was holding
+ *      (reads, proposals not yet applied) with NOTLEADER. A proposal that got
+ *      (index, term) succeeded iff the entry applied at index has that term.
  *
- * A restarted node is rebuilt with raft_new() followed by raft_restore() from
- * what was durable: the last (term, vote) and the log. Commit and applied
- * indexes are not persisted; committed entries are handed out again from the
- * first index, so the state machine is rebuilt by replay.
+ * RESTART: build the node with raft_new() and raft_restore() from what was
+ * durable (the last (term, vote) and the log) before any other input. Commit
+ * and applied indexes are not persisted; committed entries are handed out
+ * again from the first index, so the state machine is rebuilt by replay.
  */
 #ifndef KV_RAFT_H
 #define KV_RAFT_H
@@ -202,6 +219,10 @@ int raft_role(const struct raft *r);
 raft_term raft_current_term(const struct raft *r);
 raft_id raft_voted_for(const struct raft *r);
 raft_id raft_leader(const struct raft *r);
+/* Ticks since this node last heard an append or heartbeat from raft_leader()
+ * (0 on the leader; meaningless while raft_leader() is 0): with
+ * raft_commit_index, what a bounded-staleness follower read needs. */
+unsigned raft_ticks_since_leader(const struct raft *r);
 raft_index raft_commit_index(const struct raft *r);
 raft_index raft_applied_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);

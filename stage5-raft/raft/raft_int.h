@@ -7,6 +7,29 @@
 
 #define RAFT_MAX_INFLIGHT 64
 
+/* Deliberately broken variants, compiled only into the simulation's own
+ * tests (tests/stage5/sim), which must catch each one. kvraft defines none. */
+#ifdef RAFT_BREAK_UP_TO_DATE
+#define RAFT_BROKEN_UP_TO_DATE 1 /* grant votes to any log */
+#else
+#define RAFT_BROKEN_UP_TO_DATE 0
+#endif
+#ifdef RAFT_BREAK_COMMIT_OLD_TERM
+#define RAFT_BROKEN_COMMIT_OLD_TERM 1 /* commit earlier terms by counting */
+#else
+#define RAFT_BROKEN_COMMIT_OLD_TERM 0
+#endif
+#ifdef RAFT_BREAK_READ_INDEX
+#define RAFT_BROKEN_READ_INDEX 1 /* serve reads without a heartbeat round */
+#else
+#define RAFT_BROKEN_READ_INDEX 0
+#endif
+#ifdef RAFT_BREAK_EARLY_ACK
+#define RAFT_BROKEN_EARLY_ACK 1 /* ack appends before they are durable */
+#else
+#define RAFT_BROKEN_EARLY_ACK 0
+#endif
+
 /* The in-memory log. e[0] holds index `first`; stage 6 compacts the front,
  * so the term of the entry before `first` is kept in prev_term. */
 struct raft_log {
@@ -80,6 +103,7 @@ struct raft {
     raft_index apply_next; /* last index handed out to apply */
 
     unsigned elapsed, hb_elapsed, rand_timeout;
+    unsigned since_leader; /* ticks since the leader was last heard */
     uint32_t granted, rejected; /* bitmaps by slot */
 
     struct raft_progress pr[RAFT_MAX_NODES];

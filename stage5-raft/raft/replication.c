@@ -167,11 +167,7 @@ static void hold_ack(struct raft *r, raft_id to, raft_index match) {
     raft_term t = 0;
     log_term(&r->log, match, &t);
     struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .to = to, .match_index = match};
-#ifdef RAFT_BREAK_EARLY_ACK
-    if (true) { /* deliberately broken build: acks entries a crash can still lose */
-#else
-    if (match <= r->stable) {
-#endif
+    if (match <= r->stable || RAFT_BROKEN_EARLY_ACK) {
         raft_send(r, &m);
         return;
     }
@@ -222,6 +218,7 @@ static void follow(struct raft *r, raft_id leader) {
         raft_become_follower(r, r->term, leader);
     r->leader = leader;
     r->elapsed = 0;
+    r->since_leader = 0;
 }
 
 void replication_on_append(struct raft *r, const struct raft_msg *m) {

@@ -84,9 +84,10 @@ static struct raft *new_core(struct sim *s, int i) {
 static void handle_ready(struct sim *s, int i);
 
 void sim_start(struct sim *s) {
-    static const unsigned inflight[] = {1, 2, 4}, batch[] = {1, 2, 8};
+    static const unsigned inflight[] = {1, 2, 4}, batch[] = {1, 2, 8}, disk[] = {2, 8, 40};
     s->max_inflight = inflight[sim_rand_below(s, 3)];
     s->max_batch = batch[sim_rand_below(s, 3)];
+    s->disk_max = disk[sim_rand_below(s, 3)]; /* slow disks stretch the held-ack windows */
     for (unsigned i = 0; i < s->n; i++) {
         s->node[i].phase = sim_rand_below(s, SIM_TICK);
         s->node[i].r = new_core(s, (int)i);

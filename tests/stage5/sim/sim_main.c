@@ -2,7 +2,8 @@
  * range of seeds; on a violation prints the scenario, the seed, the command
  * that replays it, and the last events, then exits nonzero.
  *   raft_sim [--seeds N] [--first-seed S] [--scenario NAME] [--expect-violation]
- *   env: SIM_SEEDS=N, SIM_SEED=S (replay one seed), SIM_SCENARIO=NAME, SIM_VERBOSE=1
+ *   env: SIM_SEEDS=N, SIM_SEED=S (replay one seed), SIM_SCENARIO=NAME,
+ *        SIM_VERBOSE=1 (print every event), SIM_TRACE=N (events shown on failure, <= 256)
  * --expect-violation is for the deliberately broken builds: it succeeds only
  * if some seed makes the checker report a violation. */
 #include <stdio.h>
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     uint64_t seeds = 20, first = 1;
     const char *only = getenv("SIM_SCENARIO");
     bool expect_violation = false, quiet = false;
+    unsigned trace_n = getenv("SIM_TRACE") ? (unsigned)parse_u64(getenv("SIM_TRACE"), "SIM_TRACE") : 60;
     if (getenv("SIM_SEEDS"))
         seeds = parse_u64(getenv("SIM_SEEDS"), "SIM_SEEDS");
     for (int i = 1; i < argc; i++) {
@@ -79,7 +81,7 @@ int main(int argc, char **argv) {
                        expect_violation ? "CAUGHT (as expected)" : "FAIL", sc->name,
                        (unsigned long long)seed, s->why);
                 if (!expect_violation || !quiet)
-                    sim_trace_dump(s, 60);
+                    sim_trace_dump(s, trace_n);
                 printf("replay: SIM_SCENARIO=%s SIM_SEED=%llu %s\n", sc->name,
                        (unsigned long long)seed, argv[0]);
                 sim_free(s);

@@ -368,6 +368,9 @@ static void figure8_unreliable(struct sim *s) {
  * symmetric and one-way partitions, loss, duplication, reordering,
  * proposals and reads; then heal and demand progress. */
 static void unreliable_churn(struct sim *s) {
+    /* safety must not depend on the optional extensions */
+    s->pre_vote = sim_rand_below(s, 4) != 0;
+    s->check_quorum = sim_rand_below(s, 4) != 0;
     sim_start(s);
     sim_unreliable(s);
     for (int it = 0; it < 60 && !s->failed; it++) {

@@ -298,6 +298,10 @@ static void test_lease_ignores_disruptive_vote(void **state) {
     struct raft_ready rd;
     raft_ready(r, &rd);
     raft_advance(r);
+    assert_int_equal(raft_ticks_since_leader(r), 0);
+    raft_tick(r);
+    raft_tick(r);
+    assert_int_equal(raft_ticks_since_leader(r), 2);
     struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 9, .last_index = 50,
                          .last_term = 8};
     assert_int_equal(raft_step(r, &v), RAFT_OK);
