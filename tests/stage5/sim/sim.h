@@ -43,6 +43,7 @@ struct sim_node {
     uint64_t *mid, *mchain;
     size_t mn, mcap;
     raft_term lead_term; /* term in which it was last seen leading */
+    bool crash_pending;  /* crash while handling the next Ready, before any of it is done */
     unsigned phase;      /* tick offset within SIM_TICK */
 };
 
@@ -124,6 +125,10 @@ void sim_reliable(struct sim *s);
 void sim_unreliable(struct sim *s);
 void sim_crash(struct sim *s, int i);
 void sim_restart(struct sim *s, int i);
+/* Crash i in the middle of its next Ready: its new term, vote, entries and
+ * messages are all lost, as when power fails before the hard state is synced. */
+void sim_crash_in_ready(struct sim *s, int i);
+void sim_restart_all(struct sim *s); /* and cancel pending crashes */
 bool sim_up(const struct sim *s, int i);
 void sim_disconnect(struct sim *s, int i);
 void sim_connect(struct sim *s, int i);

@@ -304,6 +304,11 @@ static void handle_ready(struct sim *s, int i) {
     struct raft_ready rd;
     unsigned rounds = 0;
     while (!s->failed && raft_ready(nd->r, &rd)) {
+        if (nd->crash_pending) {
+            nd->crash_pending = false;
+            sim_crash(s, i); /* the Ready dies with the core */
+            return;
+        }
         if (++rounds > 100) {
             sim_fail(s, "node %d: Ready never drains", i + 1);
             return;
@@ -335,6 +340,18 @@ static void handle_ready(struct sim *s, int i) {
 
 bool sim_up(const struct sim *s, int i) { return s->node[i].r != NULL; }
 
+void sim_restart_all(struct sim *s) {
+    for (unsigned k = 0; k < s->n; k++) {
+        s->node[k].crash_pending = false;
+        sim_restart(s, (int)k);
+    }
+}
+
+void sim_crash_in_ready(struct sim *s, int i) {
+    if (s->node[i].r)
+        s->node[i].crash_pending = true;
+}
+
 void sim_crash(struct sim *s, int i) {
     struct sim_node *nd = &s->node[i];
     if (!nd->r)
@@ -354,6 +371,7 @@ void sim_restart(struct sim *s, int i) {
         sim_fail(s, "node %d: restore from its own durable state refused", i + 1);
     nd->applied = 0;
     nd->commit_seen = 0;
+    nd->crash_pending = false;
     nd->lead_term = 0;
     sim_mirror_reset(s, i);
     sim_trace(s, TR_RESTART, i, -1, 0, nd->disk.term, nd->disk.n, 0);

@@ -303,8 +303,7 @@ static void figure8(struct sim *s) {
             }
         }
     }
-    for (unsigned k = 0; k < s->n; k++)
-        sim_restart(s, (int)k);
+    sim_restart_all(s);
     one_n(s, s->n, 1);
 }
 
@@ -318,16 +317,17 @@ static void crash_any(struct sim *s) {
             sim_propose(s, (int)i, NULL);
         sim_run(s, sim_rand_below(s, sim_rand_below(s, 1000) < 100 ? SIM_E : 13));
         int victim = (int)sim_rand_below(s, s->n);
-        if (sim_up(s, victim))
+        if (sim_rand_below(s, 2))
             sim_crash(s, victim);
+        else
+            sim_crash_in_ready(s, victim);
         unsigned up = 0;
         for (unsigned i = 0; i < s->n; i++)
             up += sim_up(s, (int)i);
         if (up < s->n / 2 + 1 || sim_rand_below(s, 2))
             sim_restart(s, (int)sim_rand_below(s, s->n));
     }
-    for (unsigned k = 0; k < s->n; k++)
-        sim_restart(s, (int)k);
+    sim_restart_all(s);
     one_n(s, s->n, 1);
 }
 
@@ -376,7 +376,12 @@ static void unreliable_churn(struct sim *s) {
     for (int it = 0; it < 60 && !s->failed; it++) {
         int a = (int)sim_rand_below(s, s->n), b = (int)sim_rand_below(s, s->n);
         switch (sim_rand_below(s, 8)) {
-        case 0: sim_crash(s, a); break;
+        case 0:
+            if (sim_rand_below(s, 2))
+                sim_crash(s, a);
+            else
+                sim_crash_in_ready(s, a);
+            break;
         case 1: sim_restart(s, a); break;
         case 2: sim_disconnect(s, a); break;
         case 3: sim_connect(s, a); break;
@@ -395,8 +400,7 @@ static void unreliable_churn(struct sim *s) {
     }
     sim_heal(s);
     sim_reliable(s);
-    for (unsigned k = 0; k < s->n; k++)
-        sim_restart(s, (int)k);
+    sim_restart_all(s);
     one_n(s, s->n, 1);
     read_at_leader(s);
 }
