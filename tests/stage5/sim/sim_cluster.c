@@ -75,7 +75,9 @@ static struct raft *new_core(struct sim *s, int i) {
     cfg.check_quorum = s->check_quorum;
     cfg.max_inflight = s->max_inflight;
     cfg.max_batch_entries = s->max_batch;
-    struct raft *r = raft_new(&cfg);
+    struct raft *r = NULL;
+    for (int tries = 0; !r && tries < 100; tries++) /* allocations may fail in raft_sim_oom */
+        r = raft_new(&cfg);
     if (!r)
         abort();
     return r;
@@ -367,8 +369,11 @@ void sim_restart(struct sim *s, int i) {
     if (nd->r)
         return;
     nd->r = new_core(s, i);
-    if (raft_restore(nd->r, nd->disk.term, nd->disk.vote, nd->disk.log, nd->disk.n) != RAFT_OK)
-        sim_fail(s, "node %d: restore from its own durable state refused", i + 1);
+    int rc = RAFT_ERR_NOMEM;
+    for (int tries = 0; rc == RAFT_ERR_NOMEM && tries < 100; tries++)
+        rc = raft_restore(nd->r, nd->disk.term, nd->disk.vote, nd->disk.log, nd->disk.n);
+    if (rc != RAFT_OK)
+        sim_fail(s, "node %d: restore from its own durable state refused (%d)", i + 1, rc);
     nd->applied = 0;
     nd->commit_seen = 0;
     nd->crash_pending = false;
@@ -423,7 +428,10 @@ raft_index sim_propose(struct sim *s, int i, uint64_t *id) {
         buf[k] = (uint8_t)(v >> (8 * k));
     raft_index index;
     raft_term term;
-    if (raft_propose(nd->r, buf, sizeof buf, &index, &term) != RAFT_OK)
+    int rc = RAFT_ERR_NOMEM;
+    for (int tries = 0; rc == RAFT_ERR_NOMEM && tries < 100; tries++) /* raft_sim_oom */
+        rc = raft_propose(nd->r, buf, sizeof buf, &index, &term);
+    if (rc != RAFT_OK)
         return 0;
     if (id)
         *id = v;
@@ -442,7 +450,10 @@ bool sim_read(struct sim *s, int i, size_t *handle) {
         s->reads = xrealloc(s->reads, s->cap_reads * sizeof *s->reads);
     }
     size_t h = s->n_reads;
-    if (raft_read_index(nd->r, h) != RAFT_OK)
+    int rc = RAFT_ERR_NOMEM;
+    for (int tries = 0; rc == RAFT_ERR_NOMEM && tries < 100; tries++) /* raft_sim_oom */
+        rc = raft_read_index(nd->r, h);
+    if (rc != RAFT_OK)
         return false;
     s->reads[s->n_reads++] = (struct sim_read){.node = i, .ctx = h, .min_index = s->max_committed};
     if (handle)

@@ -12,6 +12,10 @@
 #include <time.h>
 
 #include "sim.h"
+#ifdef SIM_OOM /* from oom.c; oom.h itself would hook the driver's own allocations */
+void oom_seed(uint64_t seed, unsigned per_million);
+uint64_t oom_failures(void);
+#endif
 
 static double now_s(void) {
     struct timespec ts;
@@ -58,7 +62,7 @@ int main(int argc, char **argv) {
         seeds = 1;
     }
     bool matched = false;
-    uint64_t runs = 0, events = 0;
+    uint64_t runs = 0, events = 0, oom_total = 0;
     double t0 = now_s();
     for (unsigned k = 0; k < sim_n_scenarios; k++) {
         const struct sim_scenario *sc = &sim_scenarios[k];
@@ -71,11 +75,17 @@ int main(int argc, char **argv) {
             if (!s)
                 return 3;
             sim_init(s, sc->name, seed, sc->nodes);
+#ifdef SIM_OOM
+            oom_seed(seed, SIM_OOM);
+#endif
             sc->run(s);
             if (!s->failed)
                 sim_check_deep(s);
             runs++;
             events += s->events;
+#ifdef SIM_OOM
+            oom_total += oom_failures();
+#endif
             if (s->failed) {
                 printf("%s: scenario %s seed %llu: %s\n",
                        expect_violation ? "CAUGHT (as expected)" : "FAIL", sc->name,
@@ -102,6 +112,11 @@ int main(int argc, char **argv) {
     double dt = now_s() - t0;
     printf("%llu runs, %llu checked events in %.2fs (%.0f runs/s)\n", (unsigned long long)runs,
            (unsigned long long)events, dt, dt > 0 ? (double)runs / dt : 0.0);
+#ifdef SIM_OOM
+    printf("%llu allocations in the core failed on purpose\n", (unsigned long long)oom_total);
+#else
+    (void)oom_total;
+#endif
     if (expect_violation) {
         printf("NOT CAUGHT: the checker found no violation in a deliberately broken core\n");
         return 1;
