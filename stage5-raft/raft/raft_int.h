@@ -150,6 +150,8 @@ void replication_tick(struct raft *r);
 void replication_flush(struct raft *r);
 void replication_send_heartbeats(struct raft *r);
 void replication_on_append(struct raft *r, const struct raft_msg *m);
+/* Refuses an append whose prev entry we lack, with the back-off hint. */
+void replication_reject(struct raft *r, const struct raft_msg *m);
 void replication_on_append_resp(struct raft *r, const struct raft_msg *m);
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m);
 void replication_on_heartbeat_resp(struct raft *r, const struct raft_msg *m);

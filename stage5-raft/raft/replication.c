@@ -199,7 +199,7 @@ void replication_release_held(struct raft *r) {
     r->n_held = keep;
 }
 
-static void reject_append(struct raft *r, const struct raft_msg *m) {
+void replication_reject(struct raft *r, const struct raft_msg *m) {
     struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .reject = true,
                             .reject_index = m->prev_index};
     raft_index last = log_last_index(&r->log);
@@ -228,17 +228,17 @@ void replication_on_append(struct raft *r, const struct raft_msg *m) {
         hold_ack(r, m->from, r->commit);
         return;
     }
-    /* LAB append-consistency: accept only if our log holds an entry at prev_index whose term is prev_term; otherwise reject with a (conflict term, first index of that term) hint */
     raft_term t;
+    /* LAB append-consistency: accept only if our log holds an entry at prev_index whose term is prev_term (log_term); otherwise answer with replication_reject and stop */
     if (!log_term(&r->log, m->prev_index, &t) || t != m->prev_term) {
-        reject_append(r, m);
+        replication_reject(r, m);
         return;
     }
     /* END LAB */
-    raft_index idx = m->prev_index;
+    /* prev_index >= commit here, so nothing committed is ever truncated */
     for (size_t i = 0; i < m->n_entries; i++) {
         const struct raft_entry *e = &m->entries[i];
-        idx = m->prev_index + i + 1;
+        raft_index idx = m->prev_index + i + 1;
         if (log_term(&r->log, idx, &t)) {
             if (t == e->term)
                 continue; /* already have it; never truncate a matching entry */
