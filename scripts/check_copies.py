@@ -2,7 +2,9 @@
 # check_copies.py - the drift guard: every stage is a copy of the previous one,
 # and may differ from it only where its lesson says so.
 #
-# For each stage N >= 2 whose directory exists, every file is compared, by
+# For each stage N >= 2 that has begun (its directory holds a CMakeLists.txt
+# or a LESSON; a directory with neither, such as a Raft core growing before
+# its stage is copied, is work in progress), every file is compared, by
 # relative path, with the same path in stage N-1. The stage's LESSON file
 # (stageN-dir/LESSON) lists, one line each, "path: one-line reason" for every
 # file the lesson changes, adds or removes; every other shared file must be
@@ -139,7 +141,8 @@ def check(root):
     identical = listed = 0
     for i in range(1, len(STAGES)):
         prev, stage = STAGES[i - 1], STAGES[i]
-        if not os.path.isdir(os.path.join(root, stage)):
+        top = os.path.join(root, stage)
+        if not (os.path.isfile(os.path.join(top, "CMakeLists.txt")) or os.path.isfile(os.path.join(top, MANIFEST))):
             continue
         if not os.path.isdir(os.path.join(root, prev)):
             problems.append("%s exists but %s, the stage it is copied from, does not: restore %s"

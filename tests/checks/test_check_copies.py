@@ -36,6 +36,8 @@ class CheckCopies(unittest.TestCase):
         self.write(S1, "server.c", "int serve(void);\n")
         self.write(S1, "conn.c", "int conn;\n")
         self.write(S1, "sub/util.h", "#define UTIL 1\n")
+        for s in (S1, S2, S3):
+            self.write(s, "CMakeLists.txt", "# a built stage\n")
         for s in (S2, S3):
             self.write(s, "conn.c", "int conn;\n")
             self.write(s, "sub/util.h", "#define UTIL 1\n")
@@ -74,7 +76,7 @@ class CheckCopies(unittest.TestCase):
         rc, lines, err = self.run_checker()
         self.assertEqual((rc, err), (0, ""), lines)
         self.assertEqual(lines, ["check-copies: ok: 2 stage(s) checked (stage2-wal against stage1-single-node; "
-                                 "stage3-client against stage2-wal); 6 shared files identical, "
+                                 "stage3-client against stage2-wal); 8 shared files identical, "
                                  "3 entries in LESSON files"])
 
     def test_edit_in_one_stage_is_reported_against_both_neighbours(self):
@@ -160,6 +162,21 @@ class CheckCopies(unittest.TestCase):
         shutil.copytree(os.path.join(self.root, S3), os.path.join(self.root, S4))
         os.remove(os.path.join(self.root, S4, "LESSON"))
         self.assertProblems(("stage4-replication/LESSON is missing", "against stage3-client"))
+
+    def test_stage_being_started_is_not_checked_yet(self):
+        # A directory with neither a build file nor a LESSON (the Raft core
+        # growing in stage5-raft/raft/ before the stage exists) is work in
+        # progress, not a copy: it is checked once it has either.
+        shutil.copytree(os.path.join(self.root, S3), os.path.join(self.root, S4))
+        self.write(S4, "LESSON", "# nothing changed yet\n")
+        self.write("stage5-raft", "raft/raft.c", "int raft;\n")
+        rc, lines, err = self.run_checker()
+        self.assertEqual((rc, err), (0, ""), "\n".join(lines))
+        self.assertIn("3 stage(s) checked", lines[-1])
+        self.write("stage5-raft", "CMakeLists.txt", "# now a stage\n")
+        rc, lines, err = self.run_checker()
+        self.assertEqual(rc, 1)
+        self.assertTrue(any("stage5-raft/LESSON is missing" in l for l in lines), "\n".join(lines))
 
     def test_root_without_stages_is_a_usage_error(self):
         empty = tempfile.mkdtemp(prefix="check-copies-empty-")
