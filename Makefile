@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies \
+.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -22,6 +22,7 @@ help:
 	@echo "make lab-stageN    copy stage N into labs/ with its lab tasks to write (never overwrites)"
 	@echo "make lab-test-stageN [TASK=name]  build labs/ stage N, run its tests, PASS/FAIL per task"
 	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
+	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
@@ -81,6 +82,12 @@ $(addprefix lab-reset-stage,1 2 3 4 5 6): lab-reset-stage%:
 
 $(addprefix lab-test-stage,1 2 3 4 5 6): lab-test-stage%: deps
 	@$(LAB) test $* --jobs $(JOBS) $(if $(TASK),--task $(TASK))
+
+# The Raft core's deterministic simulation, more seeds than make test runs
+# (SEEDS per scenario; SIM_SCENARIO=Name, SIM_SEED=n replay one run).
+SEEDS ?= 2000
+sim-stage5: build
+	$(BUILD_DIR)/bin/raft_sim --seeds $(SEEDS)
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin
