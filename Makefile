@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies \
+.PHONY: help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6
 
@@ -18,6 +18,7 @@ help:
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
 	@echo "make diff-stageN   show what stage N changed against stage N-1 (its LESSON first)"
 	@echo "make check-copies  check that each stage differs from the previous one only where its LESSON says"
+	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser fuzzer for a bounded time (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
@@ -64,6 +65,10 @@ check-copies:
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin
+
+# Ports, data dir and follower count: see the top of the script.
+cluster-stage4: build
+	@scripts/cluster-stage4.sh $(BUILD_DIR)/bin
 
 bench: release
 	@for s in tests/bench/stage[0-9].sh; do BENCH_NO_BUILD=1 "$$s" || exit 1; done
