@@ -60,7 +60,13 @@ cluster_start_node() {
   local name=$1 port=$2
   shift 2
   printf '$ %s\n' "$*" >"$CLUSTER_DIR/$name.log"
-  "$@" >>"$CLUSTER_DIR/$name.log" 2>&1 &
+  # A session of its own, so Ctrl-C reaches only this script, which then
+  # sends each node one SIGTERM. (Our servers stop listening for signals
+  # once a shutdown starts, so a node hit by the terminal's SIGINT and then
+  # by our SIGTERM would die of the second.) setsid does not fork here: a
+  # background job of a script is not a process group leader, so $! is the
+  # node itself.
+  setsid "$@" >>"$CLUSTER_DIR/$name.log" 2>&1 &
   CLUSTER_NAMES+=("$name")
   CLUSTER_PIDS+=("$!")
   CLUSTER_PORTS+=("$port")
