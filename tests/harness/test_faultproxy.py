@@ -273,6 +273,39 @@ class TestCut(ProxyTestCase):
         p.heal()
         self.assertEqual(recv_exactly(s, 8), b"pingmore")
 
+    def test_a_close_during_blackhole_arrives_after_the_held_bytes(self):
+        srv = self.echo()
+        p = self.proxy(srv.address)
+        s = self.connect(p)
+        self.roundtrip(s, b"hi")
+        p.cut()
+        s.sendall(b"bye")
+        s.shutdown(socket.SHUT_WR)
+        self.wait_stat(p, "held_c2s", lambda n: n == 3)
+        self.assertEqual(srv.closed, 0)  # the FIN is held with the bytes
+        p.heal()
+        self.assertEqual(recv_exactly(s, 3), b"bye")
+        self.assertEqual(s.recv(10), b"")  # the server saw EOF after "bye" and closed
+        self.assertEqual(srv.got(), b"hibye")
+
+    def test_a_long_blackhole_blocks_the_sender_and_loses_nothing(self):
+        srv = self.echo()
+        p = self.proxy(srv.address)
+        s = self.connect(p)
+        p.cut()
+        # More than the proxy holds (HOLD_LIMIT) plus what the kernel buffers.
+        payload = random.Random(3).randbytes(32 << 20)
+        sender = threading.Thread(target=s.sendall, args=(payload,))
+        sender.start()
+        self.wait_stat(p, "held_c2s", lambda n: n >= kvtest.faultproxy.HOLD_LIMIT)
+        self.assertLessEqual(p.stats()["held_c2s"], kvtest.faultproxy.HOLD_LIMIT + kvtest.faultproxy.CHUNK)
+        self.assertTrue(sender.is_alive(), "the sender finished: nothing pushed back")
+        self.assertEqual(srv.got(), b"")
+        p.heal()
+        got = recv_exactly(s, len(payload), timeout=60)
+        sender.join(TIMEOUT)
+        self.assertTrue(got == payload, "payload damaged across the blackhole")
+
     def test_cut_rejects_an_unknown_mode(self):
         p = self.proxy(self.echo().address)
         with self.assertRaises(ValueError):
