@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # cluster-lib.sh - run a few server nodes on loopback by hand (sourced by
 # scripts/cluster-stageN.sh, not run): refuse ports that are taken, start
 # each node with its own log, wait until it serves, and on Ctrl-C (or
@@ -43,7 +44,7 @@ cluster_check_ports() {
     case "$p" in
       '' | *[!0-9]*) cluster_die "port '$p' is not a number" ;;
     esac
-    [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || cluster_die "port $p is out of range"
+    if [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then cluster_die "port $p is out of range"; fi
     case "$seen" in
       *" $p "*) cluster_die "port $p is given twice" ;;
     esac
