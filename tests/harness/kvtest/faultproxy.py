@@ -36,6 +36,18 @@
 # earlier; a chunk never overtakes an earlier one, so order is preserved
 # even when the delay changes. heal() does not clear a delay (delay(0) does).
 #
+# Use, for three stage 5 nodes (ports picked with free_port()):
+#   mesh = ProxyMesh({n: ("127.0.0.1", peer_port[n]) for n in (1, 2, 3)})
+#   start node n with --cluster mesh.cluster_arg(n, client_port)
+#   part = Partition(mesh)
+#   part.split({1, 2}, {3}); ...; part.heal()
+#   part.block(3, 1)          # 3's messages no longer reach 1
+#   part.cut(1, 3)            # partial: 1-2 and 2-3 stay up
+# For stage 4, ProxyMesh(..., pairs=[(2, 1), (3, 1)]) and each follower's
+# --replicaof names mesh.address(follower, 1). Peers must identify each
+# other by what the handshake says (node id), not by the source address of
+# a connection: through a proxy every connection comes from the proxy.
+#
 # The proxy runs in a background thread (selectors); every control call is
 # executed by that thread and returns once it has taken effect, so a test
 # that calls cut() knows no byte crosses afterwards.
