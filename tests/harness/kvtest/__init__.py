@@ -15,9 +15,12 @@
 #   wait.py        wait_for: polling with a deadline, never a bare sleep
 #   server.py      Server (start, stop, kill -9, restart, log) and run_binary
 #   case.py        ServerTestCase, the unittest base class, and main()
+#   faultproxy.py  network faults between processes: FaultProxy (cut, delay,
+#                  one-way), ProxyMesh and Partition over a cluster's peer links
 from .case import ServerTestCase, main
 from .env import (BIN_DIR, IO_TIMEOUT, SERVER_ARGS, SERVER_BIN, START_TIMEOUT, STOP_TIMEOUT, UNDER_VALGRIND,
                   default_port, stage_name, stage_number)
+from .faultproxy import C2S, S2C, FaultProxy, Partition, ProxyMesh
 from .ports import accepts_connections, free_port, port_is_free
 from .resp import (ConnectionClosed, Conn, RespError, RespProtocolError, RespReader, encode_arg, encode_command,
                    parse_info)
@@ -29,6 +32,7 @@ from .wait import wait_for
 __all__ = [
     "BIN_DIR", "IO_TIMEOUT", "SERVER_ARGS", "SERVER_BIN", "START_TIMEOUT", "STOP_TIMEOUT", "UNDER_VALGRIND",
     "default_port", "stage_name", "stage_number",
+    "C2S", "S2C", "FaultProxy", "Partition", "ProxyMesh",
     "accepts_connections", "free_port", "port_is_free",
     "ConnectionClosed", "Conn", "RespError", "RespProtocolError", "RespReader", "encode_arg", "encode_command",
     "parse_info",
