@@ -65,6 +65,7 @@ typedef struct durability {
     uint64_t written_upto;    /* last record reported written */
     uint64_t durable_upto;    /* last record known durable */
     uint64_t last_fsync_ms;   /* wall clock */
+    uint64_t fsyncs;          /* fdatasyncs completed on the worker thread (INFO) */
 } durability;
 
 int durability_parse_policy(const char *name, fsync_policy *out);

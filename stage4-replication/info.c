@@ -86,10 +86,11 @@ int info_render(const server *srv, kv_buf *out) {
     if (keys > 0) r |= append_line(out, "db0:keys=%zu,expires=0,avg_ttl=0\r\n", keys);
     r |= append_line(out,
              "\r\n# Persistence\r\nfsync:%s\r\nwal_bytes:%llu\r\nwal_segments:%zu\r\nwal_next_index:%llu\r\n"
-             "last_fsync_unix_ms:%llu\r\n",
+             "last_fsync_unix_ms:%llu\r\nfsyncs:%llu\r\n",
              durability_policy_name(durability_policy(&srv->durability)),
              (unsigned long long)wal_total_bytes(&srv->wal), wal_file_count(&srv->wal),
-             (unsigned long long)srv->wal.next_index, (unsigned long long)durability_last_fsync_ms(&srv->durability));
+             (unsigned long long)srv->wal.next_index, (unsigned long long)durability_last_fsync_ms(&srv->durability),
+             (unsigned long long)srv->durability.fsyncs);
     r |= append_line(out, "compactions_done:%llu\r\ncompaction_in_progress:%d\r\nrecords_replayed_at_start:%llu\r\nreplay_ms:%llu\r\n",
              (unsigned long long)srv->compaction.done, compaction_in_progress(&srv->compaction),
              (unsigned long long)srv->replay.records, (unsigned long long)(srv->replay.seconds * 1000.0));

@@ -111,6 +111,7 @@ static file_result replay_file(recovery *r, const char *path, uint64_t *expect, 
         size_t len;
         const char *why;
         record_status s = record_decode(map + off, size - off, &rec, &len, &why);
+        /* LAB torn-tail: a bad record is a torn write only at the tail of the last segment with nothing valid after it; anything else is corruption */
         int torn_possible = tail_ok;
         if (s == RECORD_OK && *expect && rec->index != *expect) {
             /* Its checksum holds, so it was never torn: it is in the wrong place. */
@@ -134,6 +135,7 @@ static file_result replay_file(recovery *r, const char *path, uint64_t *expect, 
             }
             break;
         }
+        /* END LAB */
         if (r->apply(r->ctx, rec->command) != 0) {
             kv_log(KV_LOG_ERROR, "out of memory replaying %s at offset %zu", path, off);
             record_free(rec);
