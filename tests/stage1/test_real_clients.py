@@ -43,6 +43,21 @@ class RedisCli(kvtest.ServerTestCase):
                       "uptime_in_seconds:", "db0:keys="):
             self.assertIn(field, text)
 
+    def test_info_section(self):
+        # `redis-cli info keyspace`: only that section, whatever the case.
+        self.assertCli(["set", "rc:sec", "1"], b"OK\n")
+        rc, out, err = self.cli("info", "KEYSPACE")
+        self.assertEqual(rc, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[0], "# Keyspace")
+        self.assertIn("db0:keys=", out.decode())
+        self.assertNotIn("# Server", out.decode())
+        rc, out, err = self.cli("info", "server", "clients")
+        headers = [l for l in out.decode().splitlines() if l.startswith("#")]
+        self.assertEqual(headers, ["# Server", "# Clients"])
+        rc, out, err = self.cli("info", "nosuchsection")
+        self.assertEqual(out.strip(), b"")
+
     def test_session_on_stdin(self):
         script = b"SET rc:s1 hello\nGET rc:s1\nDEL rc:s1\nGET rc:s1\nEXISTS rc:s1\nPING\nNOSUCH x\nECHO last\n"
         rc, out, err = self.cli(stdin=script)
