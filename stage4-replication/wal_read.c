@@ -97,6 +97,7 @@ static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uin
     if (kv_buf_reserve(out, want) != 0) return -1;
     unsigned char *p = (unsigned char *)kv_buf_wptr(out);
     if (pread_all(r->fd, p, want, r->off) != 0) return -1;
+    /* LAB wal-read: count the whole frames in the chunk (u32 length + 8-byte header each), up to the last written index; commit only those */
     /* Keep whole frames: the chunk may end inside one. */
     size_t used = 0;
     while (r->next <= last && want - used >= RECORD_HEADER_BYTES) {
@@ -108,6 +109,7 @@ static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uin
     }
     kv_buf_commit(out, used);
     r->off += used;
+    /* END LAB */
     return 0;
 }
 

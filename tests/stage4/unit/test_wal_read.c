@@ -1,8 +1,7 @@
 /* test_wal_read.c - reading the log back by index (stage 4's wal_read.c):
  * from any index, across segment rotations, only what is written, whole
  * frames as on disk; a segment deleted by compaction under an open reader
- * stays readable, and an index compaction has removed is refused. Also the
- * history ids' prefix rule (history.c). */
+ * stays readable, and an index compaction has removed is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +13,6 @@
 #include <cmocka.h>
 
 #include "apply.h"
-#include "history.h"
 #include "log.h"
 #include "record.h"
 #include "wal.h"
@@ -145,51 +143,11 @@ static void test_open_segment_survives_compaction_and_gone_index_is_refused(void
     read_all(f, upto + 1, 110, 64);
 }
 
-static void test_history_prefix_rule(void **state) {
-    (void)state;
-    history h = {0};
-    assert_true(history_is_prefix(&h, 0, "", 0));    /* empty and empty */
-    assert_int_equal(history_begin_new(&h, 0), 0);     /* a leader's first history */
-    char first[HISTORY_ID_LEN + 1];
-    memcpy(first, h.id, sizeof first);
-    assert_int_equal(strlen(h.id), HISTORY_ID_LEN);
-    assert_true(history_is_prefix(&h, 10, "", 0));     /* a fresh follower */
-    assert_false(history_is_prefix(&h, 10, "", 3));    /* no history but records: unknown origin */
-    assert_true(history_is_prefix(&h, 10, first, 10));
-    assert_false(history_is_prefix(&h, 10, first, 11)); /* it holds more than we do */
-    assert_int_equal(history_begin_new(&h, 8), 0);     /* restart or promotion at index 8 */
-    assert_string_not_equal(h.id, first);
-    assert_string_equal(h.prev_id, first);
-    assert_true(history_is_prefix(&h, 12, first, 8));   /* the old history up to where it ended here */
-    assert_false(history_is_prefix(&h, 12, first, 9));  /* past it: writes we never had */
-    assert_false(history_is_prefix(&h, 12, "0123456789012345678901234567890123456789", 1));
-}
-
-static void test_history_file_round_trip_and_damage(void **state) {
-    fixture *f = *state;
-    history h = {0}, back;
-    assert_int_equal(history_load(f->w.dir, &back), 0); /* missing: empty */
-    assert_string_equal(back.id, "");
-    assert_int_equal(history_begin_new(&h, 0), 0);
-    assert_int_equal(history_begin_new(&h, 42), 0);
-    assert_int_equal(history_save(f->w.dir, &h), 0);
-    assert_int_equal(history_load(f->w.dir, &back), 0);
-    assert_memory_equal(&back, &h, sizeof h);
-    char path[128];
-    snprintf(path, sizeof path, "%s/HISTORY", f->w.dir);
-    FILE *fp = fopen(path, "w");
-    fputs("id nothex\n", fp);
-    fclose(fp);
-    assert_int_equal(history_load(f->w.dir, &back), -1);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_from_any_index_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_only_what_is_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_segment_survives_compaction_and_gone_index_is_refused, setup, teardown),
-        cmocka_unit_test(test_history_prefix_rule),
-        cmocka_unit_test_setup_teardown(test_history_file_round_trip_and_damage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
