@@ -44,6 +44,9 @@ class LeaderCrash(ClusterCase):
         f = self.node("f", replicaof=("127.0.0.1", proxy.port))
         self.write(leader, [("base", "1")])
         self.wait_acked(leader, 1)
+        # Records take 200 ms to reach the follower: a WAIT that returned
+        # before the follower's ack would leave the write behind the cut.
+        proxy.delay(200, direction=kvtest.S2C)
         with leader.connect(timeout=secs(30)) as c:
             self.assertEqual(c.command("SET", "k", "v"), "OK")
             self.assertEqual(c.command("WAIT", "1", str(int(secs(10) * 1000))), 1)
