@@ -22,12 +22,6 @@ def secs(s):
     return s * SCALE
 
 
-def closed_port():
-    """A loopback port nothing listens on (a follower pointed there waits,
-    reconnecting, without ever reaching a leader)."""
-    return kvtest.free_port()
-
-
 class Node(kvtest.Server):
     """One stage 4 node: client port (kvtest's), peer port, data directory
     in its temp dir. replicaof is ("127.0.0.1", peer port) or None."""
@@ -164,6 +158,15 @@ class ClusterCase(kvtest.ServerTestCase):
         n = Node(name, replicaof, args)
         self.addCleanup(n.close)
         return n.start() if start else n
+
+    def closed_port(self):
+        """A loopback port bound by the test and never listening: a follower
+        pointed there is refused at every attempt and reaches no leader, and
+        no other process can take the port meanwhile."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
     def proxy_to(self, node):
         """A kvtest.FaultProxy in front of node's peer port."""

@@ -9,7 +9,7 @@ import shutil
 
 import kvtest
 
-from cluster import BudgetRelay, ClusterCase, closed_port, secs
+from cluster import BudgetRelay, ClusterCase, secs
 
 BUDGET = 64 << 10
 
@@ -48,13 +48,13 @@ class FullCopyCrash(ClusterCase):
         staging = os.path.join(f.data_dir, "wal.incoming")
         shutil.copytree(os.path.join(leader.data_dir, "wal"), staging, dirs_exist_ok=True)
 
-        f.replicaof = ("127.0.0.1", closed_port())
+        f.replicaof = ("127.0.0.1", self.closed_port())
         f.start()
         got = f.digest()
         self.assertIn(got, (old, new), "a mix of the old data and the new")
         self.assertEqual(got, old, "64 KiB of the copy cannot have installed it")
         self.assertFalse(os.path.exists(staging), "wal.incoming left after restart")
-        self.assertEqual(f.info()["role"], "follower")
+        self.assertEqual((f.info()["role"], f.info()["leader_link_status"]), ("follower", "down"))
 
         self.assertEqual(f.cmd("REPLICAOF", "127.0.0.1", str(leader.peer_port)), "OK")
         self.assert_converged(leader, [f])
