@@ -357,7 +357,7 @@ def configure_and_build(root, stage, lab, build, jobs, extra=()):
         home = None
     if not home:
         cmd = ["cmake", "-S", root, "-B", build, "-DKV_SANITIZE=ON", "-DKV_LAB_DIR=" + os.path.abspath(lab),
-               "-DKV_LAB_STAGE=" + stage, "-DKV_TEST_TIMEOUT=60", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"] + CC + list(extra)
+               "-DKV_LAB_STAGE=" + stage, "-DKV_TEST_TIMEOUT=60", "-DKV_DEADLINE_SCALE=0.25", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"] + CC + list(extra)
         p = run(cmd, quiet=True)
         if p.returncode != 0:
             sys.stdout.write(p.stdout)

@@ -158,6 +158,7 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
     server *srv = ll->repl->srv;
     const unsigned char *p = rs->frames.data;
     size_t n = rs->frames.len, off = 0;
+    /* LAB follower-apply: for each frame: decode (the leader's CRC), check it is the next index, log it, apply it */
     while (off < n) {
         Kv__LogRecord *rec;
         size_t len;
@@ -186,6 +187,7 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
         record_free(rec);
         off += len;
     }
+    /* END LAB */
     return 0;
 }
 

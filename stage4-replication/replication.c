@@ -138,9 +138,11 @@ void repl_on_ackable(repl *r, uint64_t upto) {
 }
 
 int repl_followers_acked(const repl *r, uint64_t index) {
+    /* LAB wait-count: followers that are streaming and acknowledged index or beyond */
     int n = 0;
     for (const follower *f = r->followers; f; f = f->next) n += f->state == FOLLOWER_STREAMING && f->acked >= index;
     return n;
+    /* END LAB */
 }
 
 /* Followers streaming and heard from within --min-followers-max-lag seconds. */
