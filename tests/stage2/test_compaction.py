@@ -107,7 +107,9 @@ class Durability(kvtest.ServerTestCase):
 
     def test_second_server_on_same_dir_is_refused(self):
         srv = self.start_server()
-        other = kvtest.Server(["--data-dir", os.path.join(srv.tmp, "data")], env_args=False)
+        # The suite's own flags too (a later stage's --peer-port 0); the
+        # --data-dir given here comes last, so it wins.
+        other = kvtest.Server(["--data-dir", os.path.join(srv.tmp, "data")])
         self.addCleanup(other.close)
         with self.assertRaises(AssertionError):
             other.start(timeout=10)

@@ -34,7 +34,8 @@ class DamagedFiles(kvtest.ServerTestCase):
     def write_history(self):
         """SET h<i> v<i> for i in 1..HISTORY through small segments, then a
         graceful stop. Returns (server, data dir)."""
-        srv = self.start_server(["--data-dir", "{tmp}/data", "--wal-segment-bytes", "4096"], env_args=False)
+        # After the suite's flags (a later stage's --peer-port 0): these win.
+        srv = self.start_server(["--data-dir", "{tmp}/data", "--wal-segment-bytes", "4096"])
         c = srv.connect()
         for i in range(1, HISTORY + 1):
             self.assertEqual(c.command("SET", "h%d" % i, "v%d" % i), "OK")
