@@ -130,8 +130,12 @@ static int write_staging(const char *staging, const full_copy *fc) {
         if (wal_write_base(staging, fc->index, &fc->store) != 0) return -1;
         char name[WAL_NAME_MAX], tmp[4096], final[4096];
         wal_base_name(name, sizeof name, fc->index);
-        snprintf(tmp, sizeof tmp, "%s/%s.tmp", staging, name);
-        snprintf(final, sizeof final, "%s/%s", staging, name);
+        int a = snprintf(tmp, sizeof tmp, "%s/%s.tmp", staging, name);
+        int b = snprintf(final, sizeof final, "%s/%s", staging, name);
+        if (a < 0 || (size_t)a >= sizeof tmp || b < 0 || (size_t)b >= sizeof final) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
         if (rename(tmp, final) != 0) return -1;
     }
     history h = {0};

@@ -199,7 +199,7 @@ int fake_read_command(fake_conn *c, char **text) {
     }
     /* The whole request is buffered (and valid): join its arguments. */
     size_t pos = 0;
-    long long argc, alen;
+    long long argc = 0, alen = 0; /* header fills them: the request was checked complete above */
     header(c, &pos, '*', &argc);
     char *out = malloc(c->len + 1); /* the arguments are shorter than the request */
     if (!out) return -1;
