@@ -27,7 +27,8 @@ order by one bash (so `kill %1` finds the job a block before started), with
 stdout and stderr on a pseudo-terminal, as a person sees them (redis-cli and
 kvcli decorate their output only at a terminal). Each session gets a scratch
 directory as its working directory and $HOME, where build/bin/ holds the
-binaries of the build being checked (--bin-dir); "/tmp/" in the text means a
+binaries of the build being checked (--bin-dir) and scripts/ is the
+workbook's own; "/tmp/" in the text means a
 tmp/ inside the scratch directory, and the documented ports 7001-7009 are
 replaced by free ports, in commands and in expected output alike (servers
 started without --port get the replacement of their default port). A server
@@ -90,25 +91,26 @@ def parse_markdown(path):
         lines = f.read().split("\n")
     for no, line in enumerate(lines, 1):
         if fence is None:
-            m = re.match(r"^(`{3,})(.*)$", line)
+            m = re.match(r"^( *)(`{3,})(.*)$", line)
             if m:
-                words = m.group(2).split()
+                indent = m.group(1)
+                words = m.group(3).split()
                 kind = None
                 if TAG_LOG in words:
                     kind = "log"
                 elif TAG_RUN in words:
                     kind = "console" if words and words[0] == "console" else "sh"
-                fence = (m.group(1), kind, no, [])
+                fence = (m.group(2), kind, no, [], indent)
             elif line.startswith("#"):
                 if blocks:
                     sections.append((heading, blocks))
                 heading, blocks = line.lstrip("#").strip(), []
-        elif line.startswith(fence[0]) and line.strip() == fence[0]:
+        elif line.strip() == fence[0]:
             if fence[1]:
                 blocks.append(Block(path, fence[2] + 1, fence[1], fence[3]))
             fence = None
-        else:
-            fence[3].append(line)
+        else:  # a fence inside a list item is indented, and so is its text
+            fence[3].append(line[len(fence[4]):] if line.startswith(fence[4]) else line)
     if blocks:
         sections.append((heading, blocks))
     return sections
@@ -188,13 +190,14 @@ def show(label, text):
 
 
 class Session:
-    def __init__(self, bin_dir, ports, verbose, log_timeout):
+    def __init__(self, root, bin_dir, ports, verbose, log_timeout):
         self.verbose = verbose
         self.log_timeout = log_timeout
         self.ports = ports
         self.scratch = tempfile.mkdtemp(prefix="doc-check-")
         os.makedirs(os.path.join(self.scratch, "tmp"))
         self.make_bin(bin_dir)
+        os.symlink(os.path.abspath(os.path.join(root, "scripts")), os.path.join(self.scratch, "scripts"))
         self.jobs = []  # (pid, log path, is_server)
         self.log_cursor = (0, 0)  # (job index, line) where the next log check starts
         self.transcript = []  # everything the session printed, for sanitizer checks
@@ -565,7 +568,7 @@ def check_file(path, args):
     for heading, blocks in parse_markdown(path):
         print("%s: %s (%d block%s)" % (path, heading, len(blocks), "" if len(blocks) == 1 else "s"), flush=True)
         started = time.monotonic()
-        session = Session(args.bin_dir, free_ports(), args.verbose, args.log_timeout)
+        session = Session(args.root, args.bin_dir, free_ports(), args.verbose, args.log_timeout)
         problems = []
         try:
             for block in blocks:
