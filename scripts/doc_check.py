@@ -28,10 +28,10 @@ stdout and stderr on a pseudo-terminal, as a person sees them (redis-cli and
 kvcli decorate their output only at a terminal). Each session gets a scratch
 directory as its working directory and $HOME, where build/bin/ holds the
 binaries of the build being checked (--bin-dir) and scripts/ is the
-workbook's own; "/tmp/" in the text means a
-tmp/ inside the scratch directory, and the documented ports 7001-7009 are
-replaced by free ports, in commands and in expected output alike (servers
-started without --port get the replacement of their default port). A server
+workbook's own; "/tmp/" in the text means a tmp/ inside the scratch
+directory, and the documented ports 7001-7009 are replaced by free ports, in
+commands and in expected output alike (servers started without --port get
+the replacement of their default port). A server
 started with `&`, or alone on its line without it (as if in another
 terminal), runs in the background with its log kept for doc-check-log
 blocks; the check first waits for its port to be free, then for it to accept
