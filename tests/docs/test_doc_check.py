@@ -5,6 +5,7 @@
 # servers it started are gone afterwards.
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -86,7 +87,9 @@ def run_checker(text, *extra):
 
 def listening_ports(out):
     """The servers' ports this run used, from its verbose command echo."""
-    return {int(p) for p in re.findall(r"\$ build/bin/stage\d-\S+ .*?--port (\d+)", out)}
+    ports = {int(p) for p in re.findall(r"\$ build/bin/stage\d-\S+ .*?--port (\d+)", out)}
+    ports |= {int(p) for p in re.findall(r"\$ build/bin/kvcli -p (\d+)", out)}
+    return ports
 
 
 class DocCheck(unittest.TestCase):
@@ -106,14 +109,13 @@ class DocCheck(unittest.TestCase):
         self.assertNotIn("false", out)  # the unmarked block did not run
 
     def test_servers_are_stopped_at_the_end_of_each_section(self):
-        import socket
         rc, out = run_checker(GOOD)
         self.assertEqual(rc, 0, out)
-        for line in out.splitlines():
-            m = re.search(r"\$ build/bin/stage1-single-node --port (\d+)", line)
-            if m:
-                with socket.socket() as s:
-                    self.assertNotEqual(s.connect_ex(("127.0.0.1", int(m.group(1)))), 0)
+        ports = listening_ports(out)
+        self.assertEqual(len(ports), 2, out)  # stage 1's and stage 3's
+        for port in ports:
+            with socket.socket() as s:
+                self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0, "port %d still open" % port)
 
     def test_wrong_output_fails(self):
         out = self.assertFails(GOOD.replace('"alice"', '"bob"'), "doc.md:16", '"bob"', '"alice"')
