@@ -576,6 +576,8 @@ def check_file(path, args):
                 {"sh": session.run_sh, "console": session.run_console, "log": session.check_log}[block.kind](block)
         except CheckFailed as e:
             problems.append(str(e))
+        except Exception as e:  # a bug here must not leave servers running
+            problems.append("doc_check.py itself failed: %r" % (e,))
         problems += session.finish()
         if problems:
             mapping = ", ".join("%d -> %d" % kv for kv in sorted(session.ports.items()))
