@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 \
+.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -24,6 +24,7 @@ help:
 	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
+	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make deps          install missing Debian packages"
@@ -89,6 +90,11 @@ $(addprefix lab-test-stage,1 2 3 4 5 6): lab-test-stage%: deps
 SEEDS ?= 2000
 sim-stage5: build
 	$(BUILD_DIR)/bin/raft_sim --seeds $(SEEDS)
+
+# The course's runnable examples against the test build (also part of make
+# test, as the ctest docs.doc_check).
+doc-check: build
+	@/usr/bin/python3 scripts/doc_check.py --bin-dir $(BUILD_DIR)/bin
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin

@@ -1,7 +1,8 @@
 # test_kvcli_format.py - what kvcli prints, exactly: redis-cli's decorated
 # format on a terminal (numbered and aligned arrays, nesting, escapes, nil,
-# integers, errors) and raw output in a pipe, checked against a canned
-# server whose replies we choose; plus flags in any order and timeouts.
+# integers, errors; INFO raw, as redis-cli prints it) and raw output in a
+# pipe, checked against a canned server whose replies we choose; plus flags
+# in any order and timeouts.
 import os
 import pty
 import socket
@@ -14,9 +15,14 @@ import kvtest
 
 KVCLI = os.path.join(kvtest.BIN_DIR, "kvcli")
 
+# A page of INFO text, as the server sends it: CRLF-terminated lines.
+INFO_TEXT = b"# Server\r\nstage:canned\r\n\r\n# Clients\r\nconnected_clients:1\r\n"
+
 # Replies by command name (upper case). Any other command is answered with
 # an array of its own arguments, so tests can see exactly what kvcli sent.
 CANNED = {
+    b"INFO": b"$%d\r\n%s\r\n" % (len(INFO_TEXT), INFO_TEXT),
+    b"MULTILINE": b"$3\r\na\nb\r\n",
     b"ARR11": b"*11\r\n" + b"".join(b"$1\r\n%c\r\n" % c for c in b"abcdefghijk"),
     b"NESTED": b"*2\r\n*2\r\n:1\r\n:2\r\n$1\r\nx\r\n",
     b"ESCAPES": b"$8\r\na\"b\\\x00\n\x07\xff\r\n",
@@ -151,6 +157,22 @@ class Formatting(unittest.TestCase):
         rc, out, err = self.tty("fail")
         self.assertEqual((rc, out), (1, b"(error) ERR canned failure\n"))
 
+    def test_terminal_info_is_raw_lines(self):
+        # redis-cli prints INFO unquoted at a terminal: one field per line,
+        # not one line of \r\n escapes. STATS is INFO under its alias.
+        for cmd in ("info", "INFO", "stats"):
+            rc, out, _ = self.tty(cmd)
+            self.assertEqual((rc, out), (0, INFO_TEXT + b"\n"), cmd)
+            self.assertNotIn(b"\\r\\n", out)
+        # The same from typed (piped) lines read by a person at a terminal.
+        rc, out, _ = run_on_tty(self.p, stdin=b"stats\nnum\n")
+        self.assertEqual((rc, out), (0, INFO_TEXT + b"\n(integer) -42\n"))
+
+    def test_terminal_other_multiline_bulk_stays_quoted(self):
+        # As in redis-cli: only INFO is raw; a value with a newline in it is
+        # shown quoted, so the newline is visible as \n.
+        self.assertEqual(self.tty("multiline")[1], b'"a\\nb"\n')
+
     def test_pipe_is_raw(self):
         self.assertEqual(self.piped("arr11")[1], b"".join(b"%c\n" % c for c in b"abcdefghijk"))
         self.assertEqual(self.piped("nested")[1], b"1\n2\nx\n")
@@ -178,7 +200,7 @@ class Formatting(unittest.TestCase):
         # PUT, DELETE and STATS are sent as SET, DEL and INFO.
         self.assertEqual(self.piped("Put", "k", "v")[1], b"SET\nk\nv\n")
         self.assertEqual(self.piped("DELETE", "k")[1], b"DEL\nk\n")
-        self.assertEqual(self.piped("stats")[1], b"INFO\n")
+        self.assertEqual(self.piped("stats")[1], INFO_TEXT + b"\n")
 
 
 class Flags(unittest.TestCase):

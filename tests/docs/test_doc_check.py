@@ -1,0 +1,149 @@
+# test_doc_check.py - the doc check's own test: on small markdown files it
+# passes what holds and fails, naming the line, on a wrong expected output
+# (a command's, an nc session's, a kvcli session's, a log's), on a failing
+# command and on a server that does not start; unmarked blocks do not run;
+# servers it started are gone afterwards.
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import textwrap
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHECKER = os.path.join(HERE, "..", "..", "scripts", "doc_check.py")
+BIN_DIR = os.environ["KV_BIN_DIR"]
+PYTHON = "/usr/bin/python3"
+
+# A section that holds: a server in the background, a transcript, an nc
+# session, a kvcli session and a log line. Tests break one piece at a time.
+GOOD = textwrap.dedent("""\
+    # Title
+
+    ```sh
+    false    # not marked: never runs
+    ```
+
+    ## Stage 1 by hand
+
+    ```sh doc-check
+    make build
+    build/bin/stage1-single-node --port 7001 &   # waits for the port
+    redis-cli -p 7001 set name alice
+    ```
+
+    ```console doc-check
+    $ redis-cli -p 7001 get name
+    "alice"
+    $ redis-cli -p 7001 dbsize
+    (integer) 1
+    $ redis-cli -p 7001 info | head -3
+    # Server
+    stage:stage1-single-node
+    version:...
+    ```
+
+    ```console doc-check
+    $ nc 127.0.0.1 7001
+    GET name
+    $5
+    alice
+    FOO
+    -ERR unknown command 'FOO'
+    ```
+
+    ```text doc-check-log
+    ... INFO  listening on 127.0.0.1:7001 ...
+    ```
+
+    ## Stage 3 by hand
+
+    ```sh doc-check
+    build/bin/stage3-client --data-dir /tmp/kv3 &
+    build/bin/kvcli -p 7003 set k v
+    ```
+
+    ```console doc-check
+    $ build/bin/kvcli -p 7003
+    127.0.0.1:7003> get k
+    "v"
+    127.0.0.1:7003> get missing
+    (nil)
+    ...
+    ```
+    """)
+
+
+def run_checker(text, *extra):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "doc.md")
+        with open(path, "w") as f:
+            f.write(text)
+        p = subprocess.run([PYTHON, CHECKER, "--bin-dir", BIN_DIR, "--log-timeout", "3", "-v", *extra, path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def listening_ports(out):
+    """The servers' ports this run used, from its verbose command echo."""
+    ports = {int(p) for p in re.findall(r"\$ build/bin/stage\d-\S+ .*?--port (\d+)", out)}
+    ports |= {int(p) for p in re.findall(r"\$ build/bin/kvcli -p (\d+)", out)}
+    return ports
+
+
+class DocCheck(unittest.TestCase):
+
+    def assertFails(self, text, *needles):
+        rc, out = run_checker(text)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAILED", out)
+        for n in needles:
+            self.assertIn(n, out)
+        return out
+
+    def test_good_document_passes(self):
+        rc, out = run_checker(GOOD)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("6 runnable blocks", out)
+        self.assertNotIn("false", out)  # the unmarked block did not run
+
+    def test_servers_are_stopped_at_the_end_of_each_section(self):
+        rc, out = run_checker(GOOD)
+        self.assertEqual(rc, 0, out)
+        ports = listening_ports(out)
+        self.assertEqual(len(ports), 2, out)  # stage 1's and stage 3's
+        for port in ports:
+            with socket.socket() as s:
+                self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0, "port %d still open" % port)
+
+    def test_wrong_output_fails(self):
+        out = self.assertFails(GOOD.replace('"alice"', '"bob"'), "doc.md:16", '"bob"', '"alice"')
+        self.assertIn("--- expected ---", out)
+
+    def test_wildcard_does_not_hide_a_wrong_line(self):
+        self.assertFails(GOOD.replace("stage:stage1-single-node", "stage:stage9"), "stage:stage9")
+
+    def test_failing_command_fails(self):
+        self.assertFails(GOOD.replace("redis-cli -p 7001 set name alice", "ls /no/such/dir"),
+                         "doc.md:12: exit status 2: ls /no/such/dir")
+
+    def test_wrong_nc_reply_fails(self):
+        self.assertFails(GOOD.replace("-ERR unknown command 'FOO'", "+OK"), "typed 'FOO'")
+
+    def test_wrong_kvcli_session_fails(self):
+        self.assertFails(GOOD.replace("(nil)", "(integer) 0"), "kvcli session", "(integer) 0")
+
+    def test_missing_log_line_fails(self):
+        self.assertFails(GOOD.replace("INFO  listening on", "INFO  listening quietly on"), "not logged")
+
+    def test_server_that_does_not_start_fails(self):
+        self.assertFails(GOOD.replace("--port 7001 &", "--port 7001 --no-such-flag &"),
+                         "did not start listening", "no-such-flag")
+
+    def test_make_other_than_build_fails(self):
+        self.assertFails(GOOD.replace("make build", "make test"), "only 'make build'")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
