@@ -338,6 +338,14 @@ static int on_sync_request(follower *f, const Kv__SyncRequest *s) {
 
 static int on_message(peer_link *l, const Kv__PeerMessage *m) {
     follower *f = l->owner;
+    /* In any state, even mid-authentication: a follower that gives up (it
+     * wants a secret we lack, or lacks the one we want) says why, and that
+     * is its refusal, not ours. */
+    if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
+        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id, m->error->reason);
+        peer_link_close(l, "the follower gave up");
+        return 1;
+    }
     switch (f->state) {
     case FOLLOWER_HELLO:
         if (m->msg_case != KV__PEER_MESSAGE__MSG_HELLO) break;
@@ -359,11 +367,6 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
         }
         f->last_ack_ms = uv_now(l->tcp.loop);
         return 0;
-    }
-    if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
-        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id, m->error->reason);
-        peer_link_close(l, "the follower gave up");
-        return 1;
     }
     char why[96];
     snprintf(why, sizeof why, "unexpected %s in state %s", kv_peer_message_name(m), follower_state_name(f->state));
