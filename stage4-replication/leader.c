@@ -79,6 +79,7 @@ static int on_hello(follower *f, const Kv__Hello *h) {
         return 1;
     }
     snprintf(f->id, sizeof f->id, "%.40s:%u", h->client_host, h->client_port);
+    peer_text_clean(f->id);
     send_hello(f);
     if (r->secret.len == 0) {
         if (h->challenge) {
@@ -328,11 +329,12 @@ static int on_sync_request(follower *f, const Kv__SyncRequest *s) {
         feed(f);
         return 0;
     }
+    char theirs[48];
     kv_log(KV_LOG_INFO,
            "follower %s (%s) holds up to index %" PRIu64 " of history %s; we hold up to %" PRIu64 " of %s (base %" PRIu64
            "): it needs a full copy",
-           f->link.addr, f->id, s->last_index, s->history_id[0] ? s->history_id : "(none)", mine, r->hist.id,
-           w->base_index);
+           f->link.addr, f->id, s->last_index, s->history_id[0] ? peer_text(s->history_id, theirs, sizeof theirs) : "(none)",
+           mine, r->hist.id, w->base_index);
     return start_full_copy(f);
 }
 
@@ -342,7 +344,9 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
      * wants a secret we lack, or lacks the one we want) says why, and that
      * is its refusal, not ours. */
     if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
-        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id, m->error->reason);
+        char reason[256];
+        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id,
+               peer_text(m->error->reason, reason, sizeof reason));
         peer_link_close(l, "the follower gave up");
         return 1;
     }

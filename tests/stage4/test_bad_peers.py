@@ -87,6 +87,23 @@ class BadFramesToLeader(kvtest.ServerTestCase):
         self.attack(pw.hello(challenge=True) + pw.frame(big),
                     "bad frame: frame of %d bytes exceeds the limit of 4096 bytes" % len(big))
 
+    def test_peer_text_cannot_forge_log_lines(self):
+        # Text from an unauthenticated peer (its Hello's host, its Error's
+        # reason) reaches log lines: a newline in it must not start a line.
+        s = pw.peer_socket(self.leader.peer_port)
+        self.addCleanup(s.close)
+        me = "follower 127.0.0.1:%d " % s.getsockname()[1]
+        pw.send_quietly(s, pw.hello(host="evil\n2026-01-01T00:00:00.000Z INFO  FORGED-1", challenge=True) +
+                        pw.message(pw.ERROR, pw.field_bytes(1, "bye\r\nFORGED-2\x1b[31m")))
+        pw.wait_closed(s, timeout=5.0 * pw.SLOW)
+        pw.wait_log(self.leader, me)
+        line = [ln for ln in self.leader.log().splitlines() if me in ln][0]
+        self.assertIn("reports: bye??FORGED-2?[31m", line)
+        self.assertIn("(evil?2026-01-01T00:00:00.000Z INFO  FORG:1)", line)  # hosts are cut at 40
+        for ln in self.leader.log().splitlines():
+            self.assertFalse(ln.startswith(("2026-01-01", "FORGED")), ln)
+        self.assertStillServes(self.leader)
+
     def test_unproved_follower_cannot_sync(self):
         # Skipping the challenge: a SyncRequest straight after Hello.
         self.attack(pw.hello(challenge=True) + pw.sync_request("", 0),
@@ -127,6 +144,22 @@ class GarbageFromFakeLeader(kvtest.ServerTestCase):
             self.assertEqual(pw.keys_in(follower), 10)
             self.assertError(pw.command(follower, "SET", "x", "y"), "READONLY")
         self.assertEqual(pw.info(follower)["leader_link_status"], "down")
+
+        # A fake leader's text cannot forge the follower's log lines either.
+        conn, _ = fake.accept()
+        self.addCleanup(conn.close)
+        conn.recv(4096)
+        pw.send_quietly(conn, pw.hello(role=pw.ROLE_LEADER, host="evil\nFORGED-1") +
+                        pw.message(pw.ERROR, pw.field_bytes(1, "no\nFORGED-2")))
+        pw.wait_closed(conn, timeout=5.0 * pw.SLOW)
+        pw.wait_log(follower, "refused us: no?FORGED-2")
+        for ln in follower.log().splitlines():
+            self.assertFalse(ln.startswith("FORGED"), ln)
+        self.assertNotIn("\nFORGED", follower.log())
+        # What READONLY names as the leader is printable too.
+        reply = pw.command(follower, "SET", "x", "y")
+        self.assertError(reply, "READONLY")
+        self.assertNotIn("\n", reply.text)
 
 
 class PeerPortFuzz(kvtest.ServerTestCase):
@@ -177,6 +210,11 @@ class PeerPortFuzz(kvtest.ServerTestCase):
         self.assertTrue(leader.running())
         kvtest.assert_no_sanitizer_reports(leader.log(), "leader")
         kvtest.assert_no_sanitizer_reports(follower.log(), "follower")
+        # The inputs reached the decoder's refusals and the handshake's.
+        log = leader.log()
+        for reason in ("bad frame: undecodable", "bad frame: frame of", "bad frame: unknown peer message type",
+                       "unexpected SyncRequest in state hello", "in state sync", "reports: fuzz"):
+            self.assertTrue(reason in log, "no fuzz input led to %r in the log" % reason)
         # Every fuzz link was let go: only the real follower is left.
         kvtest.wait_for(lambda: pw.info(leader)["connected_followers"] == "1", timeout=10 * pw.SLOW,
                         message="the fuzz links to be closed")
