@@ -63,6 +63,7 @@ static int on_hello(leader_link *ll, const Kv__Hello *h) {
         return 1;
     }
     snprintf(ll->leader_id, sizeof ll->leader_id, "%.40s:%u", h->client_host, h->client_port);
+    peer_text_clean(ll->leader_id);
     snprintf(r->leader_client_addr, sizeof r->leader_client_addr, "%s", ll->leader_id);
     if (r->secret.len > 0 && !h->challenge) {
         fail(ll, "the leader has no cluster secret; refusing to follow a leader that cannot prove it");
@@ -196,7 +197,9 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
     repl *r = ll->repl;
     char err[200];
     if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
-        kv_log(KV_LOG_WARN, "replication: leader %s refused us: %s", l->addr, m->error->reason);
+        char reason[256];
+        kv_log(KV_LOG_WARN, "replication: leader %s refused us: %s", l->addr,
+               peer_text(m->error->reason, reason, sizeof reason));
         peer_link_close(l, "refused by the leader");
         return 1;
     }

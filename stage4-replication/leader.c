@@ -79,6 +79,7 @@ static int on_hello(follower *f, const Kv__Hello *h) {
         return 1;
     }
     snprintf(f->id, sizeof f->id, "%.40s:%u", h->client_host, h->client_port);
+    peer_text_clean(f->id);
     send_hello(f);
     if (r->secret.len == 0) {
         if (h->challenge) {
@@ -328,16 +329,27 @@ static int on_sync_request(follower *f, const Kv__SyncRequest *s) {
         feed(f);
         return 0;
     }
+    char theirs[48];
     kv_log(KV_LOG_INFO,
            "follower %s (%s) holds up to index %" PRIu64 " of history %s; we hold up to %" PRIu64 " of %s (base %" PRIu64
            "): it needs a full copy",
-           f->link.addr, f->id, s->last_index, s->history_id[0] ? s->history_id : "(none)", mine, r->hist.id,
-           w->base_index);
+           f->link.addr, f->id, s->last_index, s->history_id[0] ? peer_text(s->history_id, theirs, sizeof theirs) : "(none)",
+           mine, r->hist.id, w->base_index);
     return start_full_copy(f);
 }
 
 static int on_message(peer_link *l, const Kv__PeerMessage *m) {
     follower *f = l->owner;
+    /* In any state, even mid-authentication: a follower that gives up (it
+     * wants a secret we lack, or lacks the one we want) says why, and that
+     * is its refusal, not ours. */
+    if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
+        char reason[256];
+        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id,
+               peer_text(m->error->reason, reason, sizeof reason));
+        peer_link_close(l, "the follower gave up");
+        return 1;
+    }
     switch (f->state) {
     case FOLLOWER_HELLO:
         if (m->msg_case != KV__PEER_MESSAGE__MSG_HELLO) break;
@@ -359,11 +371,6 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
         }
         f->last_ack_ms = uv_now(l->tcp.loop);
         return 0;
-    }
-    if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
-        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id, m->error->reason);
-        peer_link_close(l, "the follower gave up");
-        return 1;
     }
     char why[96];
     snprintf(why, sizeof why, "unexpected %s in state %s", kv_peer_message_name(m), follower_state_name(f->state));
