@@ -133,7 +133,7 @@ void sim_tl_write(struct sim *s, const struct sim_trace_ev *e) {
         break;
     case TR_TERM:
         head(s, e->node, "term");
-        fprintf(f, ",\"term\":%llu,\"from\":%llu", a, b);
+        fprintf(f, ",\"term\":%llu,\"old\":%llu", a, b);
         break;
     case TR_VOTE:
         head(s, e->node, "vote");

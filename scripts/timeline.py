@@ -1,0 +1,881 @@
+#!/usr/bin/python3
+"""timeline.py - draws a Raft run's events as one self-contained HTML page:
+one column per node, time flowing down, each node's role as a coloured band
+with its term, elections and votes, commits, crashes, partitions and the
+safety violation (if any). Standard library only; the page has no script
+and loads nothing, so it opens anywhere, offline.
+
+    scripts/timeline.py EVENTS.jsonl [-o OUT.html] [--title TEXT]
+    (make timeline RUN=EVENTS.jsonl [OUT=...], or SCENARIO=Name SEED=n)
+
+THE EVENT FORMAT (neutral: the simulation writes it, and the real servers'
+logs are converted to it). One JSON object per line:
+
+    {"t": <number>, "node": <id or null>, "kind": "<kind>", ...fields}
+
+t is the time of the event: simulated time units for raft_sim, milliseconds
+for real processes; lines need not be sorted (they are, stably, by t). node
+is the node the event happened on (an integer or a string; null for events
+of the whole run). Fields by kind (unknown kinds and fields are ignored, so
+a source may say more):
+
+    meta       node null; optional, first: "source", "scenario", "seed",
+               "nodes": [ids] (the columns, in order; else the ids seen),
+               "unit": "sim"|"ms", "election": base election timeout in t
+               units (sets the scale), "tick", "binary", "replay": command
+    role       "role": follower|pre-candidate|candidate|leader, "term",
+               "leader": id or null (who the node believes leads)
+    term       "term", "old": the node's current term changed (persisted)
+    elect      "term", "pre": bool - the node starts an election (or a
+               pre-vote round) for that term
+    vote       "for": candidate id, "term", "granted": bool, "pre": bool -
+               the node answered a (pre-)vote request
+    commit     "index", "term": the node's commit index advanced to index
+    apply      "index", "term", "value": the node applied an entry
+    persist    "index", "term": the node's log is durable up to index
+    propose    "index", "term", "value": a client write the node accepted
+    read       "id", "phase": ask|done, and "index", "need" when done
+    crash      the node stopped ("durable_term", "durable_entries" optional)
+    restart    the node came back (same optional fields)
+    partition  "to": [ids], "both": bool - messages from node to each of
+               "to" are lost from now on (both: in both directions)
+    heal       node null: every link works again; or node with "to": [ids]
+               and "both": the links between node and those ids work again
+    send       "to", "msg" (message type), "term", and per type "prev",
+               "n", "commit", "match", "reject"
+    recv       "from", "msg", "term", ...: a message arrived
+    drop       "to", "msg", "term": a message was lost (cut link, loss,
+               receiver down)
+    violation  node null, "msg": the safety property that failed; drawn in
+               red, and its message is the first thing on the page
+
+send, recv, drop, persist and apply are counted, not drawn: they would
+bury the rest; the page's summary gives their totals.
+
+THE DRAWING. Stretches where nothing but replication happens (no role
+change, election, crash, partition or heal for longer than an election
+timeout) are compressed to a fixed height and marked; the rest is drawn at
+a constant scale (--scale pixels per election timeout). A long run is cut
+into pages of at most --page-px pixels, each its own picture. Labels that
+would overlap are dropped lowest priority first (commits before elections);
+every mark keeps a tooltip with its details.
+"""
+import argparse
+import bisect
+import html
+import json
+import os
+import re
+import sys
+
+# ---- reading
+
+ROLE_ALIASES = {"follower": "follower", "pre-candidate": "pre-candidate",
+                "precandidate": "pre-candidate", "pre_candidate": "pre-candidate",
+                "candidate": "candidate", "leader": "leader"}
+NOTABLE = {"role", "term", "elect", "crash", "restart", "partition", "heal", "violation"}
+COUNTED = ("send", "recv", "drop", "persist", "apply", "propose", "read", "vote", "elect",
+           "commit", "crash", "restart", "partition")
+
+
+NODE_FIELDS = {"send": ["to"], "drop": ["to"], "recv": ["from"], "vote": ["for"],
+               "role": ["leader"], "partition": ["to"], "heal": ["to"]}
+
+
+class BadInput(Exception):
+    pass
+
+
+def read_events(lines):
+    """Parses JSON lines into (meta, events sorted by t). Raises BadInput."""
+    meta, events = {}, []
+    for no, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError as e:
+            raise BadInput("line %d: not JSON (%s)" % (no, e))
+        if not isinstance(ev, dict) or "kind" not in ev:
+            raise BadInput("line %d: not an event object with a kind" % no)
+        if ev["kind"] == "meta":
+            meta = ev
+            continue
+        t = ev.get("t")
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise BadInput("line %d: t must be a number" % no)
+        ev["_no"] = no
+        events.append(ev)
+    events.sort(key=lambda e: e["t"])
+    return meta, events
+
+
+def node_key(v):
+    return str(v)
+
+
+def node_order(meta, events):
+    if isinstance(meta.get("nodes"), list) and meta["nodes"]:
+        ids = [node_key(v) for v in meta["nodes"]]
+    else:
+        ids = []
+    seen = set(ids)
+    extra = []
+    for ev in events:
+        # with a list of nodes given, only an event's own node can add one
+        fields = ["node"] if ids else ["node"] + NODE_FIELDS.get(ev["kind"], [])
+        for f in fields:
+            v = ev.get(f)
+            vs = v if isinstance(v, list) else [v]
+            for x in vs:
+                if x is not None and not isinstance(x, bool) and node_key(x) not in seen:
+                    seen.add(node_key(x))
+                    extra.append(node_key(x))
+
+    def k(s):
+        return (0, int(s), s) if s.lstrip("-").isdigit() else (1, 0, s)
+    return ids + sorted(extra, key=k)
+
+
+def label(n):
+    return "n" + n if n.lstrip("-").isdigit() else n
+
+
+# ---- the run, reconstructed: role segments, partitions, marks
+
+
+class Run:
+    def __init__(self, meta, events, t_from=None, t_to=None):
+        self.meta, self.events = meta, events
+        self.nodes = node_order(meta, events)
+        self.col = {n: i for i, n in enumerate(self.nodes)}
+        self.unit = meta.get("unit", "ms")
+        el = meta.get("election")
+        self.election = el if isinstance(el, (int, float)) and el > 0 else (
+            100 if self.unit == "sim" else 300)
+        ts = [e["t"] for e in events] or [0]
+        self.t0 = min(ts + ([0] if meta else []))
+        # past the last event, so that the last state shows
+        self.t1 = max(ts) + 0.2 * self.election
+        self.counts = {}
+        self.segments = {n: [] for n in self.nodes}  # [t0, t1, role, term, leader]
+        self.cuts = []      # (t0, t1, frozenset of directed links)
+        self.violations = []
+        self.leaders = {}   # term -> [node, ...] in order seen
+        self.marks = []     # (t, node, kind, event)
+        self.window = None  # the whole run's (t0, t1) when only part is drawn
+        self._build()
+        if t_from is not None or t_to is not None:
+            self._clip(self.t0 if t_from is None else max(t_from, self.t0),
+                       self.t1 if t_to is None else min(t_to, self.t1))
+
+    def _clip(self, a, b):
+        """Keeps [a, b] of the run (the state at a was built from the whole run)."""
+        if b <= a:
+            raise BadInput("the window --from/--to holds no time of the run")
+        for n in self.nodes:
+            self.segments[n] = [[max(s[0], a), min(s[1], b)] + s[2:]
+                                for s in self.segments[n] if s[1] > a and s[0] < b]
+        self.cuts = [(max(x, a), min(y, b), l) for x, y, l in self.cuts if y > a and x < b]
+        self.marks = [m for m in self.marks if a <= m[0] <= b]
+        self.events = [e for e in self.events if a <= e["t"] <= b]
+        self.window = (self.t0, self.t1)
+        self.t0, self.t1 = a, b
+
+    def _build(self):
+        state = {n: ["follower", 0, None] for n in self.nodes}
+        open_at = {n: self.t0 for n in self.nodes}
+        links, cut_from = set(), self.t0
+
+        def close(n, t):
+            # a state that lasted no time leaves no segment
+            if t > open_at[n]:
+                self.segments[n].append([open_at[n], t] + state[n])
+            open_at[n] = t
+
+        def change(n, role=None, term=None, leader=False):
+            old = list(state[n])
+            new = [role if role is not None else old[0], term if term is not None else old[1],
+                   old[2] if leader is False else leader]
+            if new != old:
+                close(n, t)
+                state[n] = new
+
+        for ev in self.events:
+            kind, t = ev["kind"], ev["t"]
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            n = node_key(ev["node"]) if ev.get("node") is not None else None
+            if n is not None and n not in state:
+                continue
+            if kind == "role" and n is not None:
+                role = ROLE_ALIASES.get(str(ev.get("role", "")).lower(), "follower")
+                term = ev.get("term") if isinstance(ev.get("term"), int) else None
+                ld = ev.get("leader")
+                change(n, role, term, node_key(ld) if ld is not None else None)
+                if role == "leader" and term is not None:
+                    lst = self.leaders.setdefault(term, [])
+                    if n not in lst:
+                        lst.append(n)
+            elif kind == "term" and n is not None and isinstance(ev.get("term"), int):
+                change(n, term=ev["term"])
+            elif kind == "crash" and n is not None:
+                change(n, role="crashed", leader=None)
+            elif kind == "restart" and n is not None:
+                dt = ev.get("durable_term")
+                change(n, role="follower", term=dt if isinstance(dt, int) else None, leader=None)
+            elif kind in ("partition", "heal"):
+                new = set(links)
+                to = [node_key(x) for x in ev.get("to") or [] if x is not None]
+                if kind == "partition" and n is not None:
+                    for b in to:
+                        new.add((n, b))
+                        if ev.get("both"):
+                            new.add((b, n))
+                elif kind == "heal" and n is None:
+                    new.clear()
+                elif kind == "heal":
+                    for b in to:
+                        new.discard((n, b))
+                        if ev.get("both", True):
+                            new.discard((b, n))
+                if new != links:
+                    if links and t > cut_from:
+                        self.cuts.append((cut_from, t, frozenset(links)))
+                    links, cut_from = new, t
+                self.marks.append((t, n, kind, ev))
+            elif kind == "violation":
+                self.violations.append(ev)
+            if kind in ("elect", "vote", "commit", "propose", "crash", "restart", "read"):
+                if n is not None:
+                    self.marks.append((t, n, kind, ev))
+        end = self.t1
+        for n in self.nodes:
+            close(n, end)
+            if not self.segments[n]:
+                self.segments[n].append([end, end] + state[n])
+        if links and end >= cut_from:
+            self.cuts.append((cut_from, end, frozenset(links)))
+
+    def notable_times(self):
+        ts = [e["t"] for e in self.events if e["kind"] in NOTABLE]
+        return sorted(set(ts))
+
+
+# ---- time -> y, compressing quiet stretches
+
+class TimeMap:
+    def __init__(self, t0, t1, notable, px_per_unit, pad, quiet, gap_px):
+        spans = []
+        for t in notable:
+            a, b = t - pad, t + pad
+            if spans and a <= spans[-1][1] + quiet:
+                spans[-1][1] = max(spans[-1][1], b)
+            else:
+                spans.append([a, b])
+        spans = [[max(a, t0), min(b, t1)] for a, b in spans] or [[t0, t0]]
+        # pieces: (t_a, t_b, y_a, y_b, compressed)
+        self.pieces = []
+        y = 0.0
+        cur = t0
+        for a, b in spans:
+            if a > cur:
+                if a - cur > quiet:
+                    self.pieces.append((cur, a, y, y + gap_px, True))
+                    y += gap_px
+                else:
+                    h = (a - cur) * px_per_unit
+                    self.pieces.append((cur, a, y, y + h, False))
+                    y += h
+            h = max((b - max(a, cur)) * px_per_unit, 0)
+            self.pieces.append((max(a, cur), b, y, y + h, False))
+            y += h
+            cur = max(cur, b)
+        if t1 > cur:
+            if t1 - cur > quiet:
+                self.pieces.append((cur, t1, y, y + gap_px, True))
+                y += gap_px
+            else:
+                h = (t1 - cur) * px_per_unit
+                self.pieces.append((cur, t1, y, y + h, False))
+                y += h
+        self.height = y
+        self.starts = [p[0] for p in self.pieces]
+
+    def y(self, t):
+        i = max(bisect.bisect_right(self.starts, t) - 1, 0)
+        ta, tb, ya, yb, _ = self.pieces[i]
+        if t <= ta or tb <= ta:
+            return ya
+        if t >= tb:
+            return yb
+        return ya + (yb - ya) * (t - ta) / (tb - ta)
+
+
+# ---- drawing
+
+ROLE_FILL = {"follower": "#cfe0f3", "pre-candidate": "#fff0a8", "candidate": "#ffb74d",
+             "leader": "#43a047", "crashed": "#4a4a4a"}
+TERM_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+LEFT = 120        # time axis gutter
+CW = 210          # column width
+TOP = 8           # room above t0 in each page's picture
+VOTE_X, STRIPE_X, BAND_X, BAND_W, LABEL_X = 12, 26, 32, 60, 98
+LABEL_H = 11
+MAX_SHIFT = 30    # how far a label may move from its event before it is dropped
+
+CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 20px 20px; color: #222; }
+h1 { font-size: 20px; margin: 14px 0 6px; }
+h2 { font-size: 16px; margin: 18px 0 4px; }
+code { background: #f3f3f3; padding: 1px 4px; }
+.violation { background: #fde2e2; border: 2px solid #c62828; padding: 8px 12px; margin: 8px 0;
+             max-width: 1100px; }
+.violation b { color: #c62828; }
+.ok { background: #e6f4ea; border: 2px solid #1a7f37; padding: 6px 12px; margin: 8px 0;
+      max-width: 1100px; }
+.legend span { display: inline-block; margin: 2px 14px 2px 0; white-space: nowrap; }
+.sw { display: inline-block; width: 14px; height: 12px; vertical-align: middle;
+      margin-right: 4px; border: 1px solid #555; }
+.mk { display: inline-block; width: 16px; text-align: center; font-weight: bold; }
+.summary td { padding: 1px 12px 1px 0; vertical-align: top; }
+.heads { position: sticky; top: 0; background: rgba(255,255,255,0.95); z-index: 2;
+         border-bottom: 1px solid #999; height: 26px; }
+.col-head { position: absolute; top: 3px; font-weight: bold; font-size: 15px; }
+.page { position: relative; }
+.pages a { margin-right: 10px; }
+svg text { font-family: system-ui, sans-serif; }
+"""
+
+
+def esc(s):
+    return html.escape(str(s), quote=True)
+
+
+def fmt_t(t):
+    return ("%d" % t) if float(t).is_integer() else ("%.1f" % t)
+
+
+def nice_step(x):
+    """The smallest of 1, 2, 5, 10, 20, 50... that is at least x."""
+    m = 1
+    while True:
+        for k in (1, 2, 5):
+            if k * m >= x:
+                return k * m
+        m *= 10
+
+
+class Labels:
+    """Places a column's labels without overlap, most important first."""
+
+    def __init__(self):
+        self.taken = []  # sorted (y0, y1)
+
+    def place(self, y):
+        for d in [0] + [s * k for k in range(1, MAX_SHIFT // 3 + 1) for s in (3, -3)]:
+            y0 = y + d - LABEL_H + 2
+            y1 = y0 + LABEL_H
+            i = bisect.bisect_left(self.taken, (y0, y1))
+            if i > 0 and self.taken[i - 1][1] > y0:
+                continue
+            if i < len(self.taken) and self.taken[i][0] < y1:
+                continue
+            self.taken.insert(i, (y0, y1))
+            return y + d
+        return None
+
+
+def violation_nodes(ev, nodes):
+    """The nodes a violation names: its "nodes" field, else 'node 3', 'leader 1',
+    'nodes 2 and 4' in its message."""
+    if isinstance(ev.get("nodes"), list):
+        named = [node_key(v) for v in ev["nodes"]]
+    else:
+        named = []
+        for m in re.finditer(r"\b(?:nodes?|leader|n)\s*(\d+)(?:\s+and\s+(\d+))?",
+                             str(ev.get("msg", ""))):
+            named += [g for g in m.groups() if g]
+    return [n for n in nodes if n in named]
+
+
+def sides(links, nodes):
+    """The groups of nodes that still reach each other both ways."""
+    comp = {}
+    for n in nodes:
+        if n in comp:
+            continue
+        comp[n] = n
+        todo = [n]
+        while todo:
+            a = todo.pop()
+            for b in nodes:
+                if b not in comp and (a, b) not in links and (b, a) not in links:
+                    comp[b] = n
+                    todo.append(b)
+    groups = {}
+    for n in nodes:
+        groups.setdefault(comp[n], []).append(n)
+    return list(groups.values())
+
+
+def cut_nodes(links, nodes):
+    """The nodes to mark: every side but the largest if the cluster is split,
+    else the ends of the cut links (a partial or one-way partition)."""
+    groups = sides(links, nodes)
+    if len(groups) > 1:
+        big = max(groups, key=len)
+        return [n for g in groups if g is not big for n in g]
+    ends = {a for a, _ in links} | {b for _, b in links}
+    return [n for n in nodes if n in ends]
+
+
+def describe_cut(links, nodes):
+    """'n3 isolated', 'n1 n2 | n3 n4 n5', or per link 'n1 -> n2 cut', 'n1 <-> n2 cut'."""
+    groups = sides(links, nodes)
+    if len(groups) > 1:
+        big = max(groups, key=len)
+        if len(groups) == 2 and len([g for g in groups if g is not big][0]) == 1:
+            return "%s isolated" % label([g for g in groups if g is not big][0][0])
+        return "split: " + " | ".join(" ".join(label(n) for n in g) for g in groups)
+    parts, done = [], set()
+    for a, b in sorted(links):
+        if (a, b) in done:
+            continue
+        if (b, a) in links:
+            parts.append("%s \u2194 %s cut" % (label(a), label(b)))
+            done |= {(a, b), (b, a)}
+        else:
+            parts.append("%s \u2192 %s cut" % (label(a), label(b)))
+            done.add((a, b))
+    return ", ".join(parts)
+
+
+class Drawing:
+    def __init__(self, run, scale):
+        self.run = run
+        self.px = px = scale / run.election
+        self.tm = TimeMap(run.t0, run.t1, run.notable_times(), px, pad=0.3 * run.election,
+                          quiet=run.election, gap_px=34)
+        self.width = LEFT + CW * len(run.nodes) + 10
+        self.items = []  # (y0, y1, layer, svg)
+        self.labels = {n: Labels() for n in run.nodes}
+        self.votes = {n: Labels() for n in run.nodes}
+        self.violation_y = None
+
+    def y(self, t):
+        return TOP + self.tm.y(t)
+
+    def x(self, n):
+        return LEFT + CW * self.run.col[n]
+
+    def add(self, y0, y1, layer, svg):
+        self.items.append((y0, y1, layer, svg))
+
+    def draw(self):
+        self.grid()
+        self.bands()
+        self.partitions()
+        self.gaps()
+        self.term_labels()
+        self.marks()
+        self.violation_lines()
+        return self
+
+    def grid(self):
+        right = self.width - 10
+        step = nice_step(100 / self.px)
+        for k, (ta, tb, ya, yb, comp) in enumerate(self.tm.pieces):
+            if comp:
+                continue
+            ticks = []
+            if k == 0 or self.tm.pieces[k - 1][4]:
+                ticks.append(ta)  # where drawing resumes after a quiet stretch
+            t = (ta // step + 1) * step
+            while t <= tb:
+                ticks.append(t)
+                t += step
+            last = -1e9
+            for t in ticks:
+                yy = self.y(t)
+                if yy - last < 30:
+                    continue
+                last = yy
+                self.add(yy, yy, 0,
+                         '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e4e4e4"/>'
+                         '<text x="%d" y="%.1f" font-size="11" fill="#666" '
+                         'text-anchor="end">t=%s</text>'
+                         % (LEFT - 6, yy, right, yy, LEFT - 10, yy + 4, fmt_t(t)))
+
+    def bands(self):
+        for n in self.run.nodes:
+            x = self.x(n)
+            parts = ['<g class="node-col" data-node="%s">' % esc(n)]
+            for t0, t1, role, term, leader in self.run.segments[n]:
+                y0, y1 = self.y(t0), self.y(t1)
+                h = max(y1 - y0, 0.6)
+                tip = "%s: %s, term %s, t=%s..%s%s" % (
+                    label(n), role, term, fmt_t(t0), fmt_t(t1),
+                    ", believes %s leads" % label(leader) if leader and role != "leader" else "")
+                fill = ROLE_FILL.get(role, "#ddd")
+                extra = ' stroke="#222" stroke-width="0.5"' if role == "leader" else ""
+                patt = ' fill="url(#crashed)"' if role == "crashed" else ' fill="%s"' % fill
+                parts.append('<rect class="band role-%s" data-term="%s" x="%d" y="%.1f" '
+                             'width="%d" height="%.1f"%s%s><title>%s</title></rect>'
+                             % (role, term, x + BAND_X, y0, BAND_W, h, patt, extra, esc(tip)))
+                if role != "crashed":
+                    parts.append('<rect class="term-stripe" x="%d" y="%.1f" width="6" '
+                                 'height="%.1f" fill="%s"><title>term %s</title></rect>'
+                                 % (x + STRIPE_X, y0, h, TERM_COLOURS[term % len(TERM_COLOURS)]
+                                    if isinstance(term, int) else "#999", term))
+            parts.append("</g>")
+            self.add(0, 1e12, 1, "".join(parts))
+
+    def partitions(self):
+        for t0, t1, links in self.run.cuts:
+            y0, y1 = self.y(t0), self.y(t1)
+            desc = describe_cut(links, self.run.nodes)
+            for n in cut_nodes(links, self.run.nodes):
+                x = self.x(n)
+                self.add(y0, y1, 0.5,
+                         '<rect class="partition" x="%d" y="%.1f" width="%d" height="%.1f" '
+                         'fill="url(#cut)" stroke="#e65100" stroke-width="1.2" '
+                         'stroke-dasharray="4 2"><title>partition t=%s..%s: %s</title></rect>'
+                         % (x + 2, y0, CW - 4, max(y1 - y0, 1), fmt_t(t0), fmt_t(t1), esc(desc)))
+            self.add(y0, y0 + 12, 4,
+                     '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e65100" '
+                     'stroke-width="1.5"/><text class="partition-label" x="%d" y="%.1f" '
+                     'font-size="11" fill="#e65100" font-weight="bold">\u2702 %s</text>'
+                     % (LEFT - 110, y0, self.width - 10, y0, LEFT - 110, y0 - 3, esc(desc)))
+        healed = [m for m in self.run.marks if m[2] == "heal"]
+        for t, n, _, ev in healed:
+            y = self.y(t)
+            what = "network healed" if n is None else "%s reconnected" % label(n)
+            self.add(y, y, 4,
+                     '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#2e7d32" '
+                     'stroke-width="1.5" stroke-dasharray="6 3"/><text x="%d" y="%.1f" '
+                     'font-size="11" fill="#2e7d32" font-weight="bold">\u2695 %s</text>'
+                     % (LEFT - 110, y, self.width - 10, y, LEFT - 110, y + 12, esc(what)))
+
+    def gaps(self):
+        for ta, tb, ya, yb, comp in self.tm.pieces:
+            if not comp:
+                continue
+            ya += TOP
+            yb += TOP
+            mid = (ya + yb) / 2
+            zig = []
+            x = LEFT
+            while x < self.width - 10:
+                zig.append("%d,%.1f" % (x, mid - 3 if (x // 8) % 2 else mid + 3))
+                x += 8
+            self.add(ya, yb, 3,
+                     '<g class="gap"><rect x="%d" y="%.1f" width="%d" height="%.1f" '
+                     'fill="#fff" opacity="0.55"/><polyline points="%s" fill="none" '
+                     'stroke="#888" stroke-width="1"/><text x="%d" y="%.1f" font-size="11" '
+                     'fill="#555" text-anchor="end">\u22ee %s quiet</text>'
+                     '<text x="%d" y="%.1f" font-size="10" fill="#888" text-anchor="end">'
+                     't=%s..%s</text><title>%s..%s: no role change, election, crash or '
+                     'partition; compressed</title></g>'
+                     % (LEFT, ya, self.width - 10 - LEFT, yb - ya, " ".join(zig), LEFT - 10,
+                        mid, fmt_t(tb - ta) + (" units" if self.run.unit == "sim" else " ms"),
+                        LEFT - 10, mid + 11, fmt_t(ta), fmt_t(tb), fmt_t(ta), fmt_t(tb)))
+
+    def label(self, n, t, pri, text, colour, cls, tip, bold=False):
+        self._pending.append((pri, t, n, text, colour, cls, tip, bold))
+
+    def term_labels(self):
+        self._pending = []
+        for n in self.run.nodes:
+            prev_term, prev_role = None, None
+            for t0, t1, role, term, leader in self.run.segments[n]:
+                y0, y1 = self.y(t0), self.y(t1)
+                fresh = term != prev_term or prev_role == "crashed"
+                if role != "crashed" and (fresh or prev_role is None) and y1 - y0 >= 13:
+                    self.add(y0, y0 + 12, 5,
+                             '<text class="term-label" x="%d" y="%.1f" font-size="11" '
+                             'font-weight="bold" fill="%s">T%s</text>'
+                             % (self.x(n) + BAND_X + 4, y0 + 11,
+                                "#fff" if role == "leader" else "#222", term))
+                if role == "leader" and prev_role != "leader":
+                    self.label(n, t0, 5, "\u2605 leader T%s" % term, "#1b5e20", "term-label",
+                               "%s becomes leader of term %s at t=%s" % (label(n), term,
+                                                                          fmt_t(t0)), True)
+                elif role != "crashed" and term != prev_term and prev_term is not None:
+                    self.label(n, t0, 3, "T%s %s" % (term, role), "#333", "term-label",
+                               "%s moves to term %s (%s) at t=%s" % (label(n), term, role,
+                                                                      fmt_t(t0)))
+                prev_term, prev_role = (term if role != "crashed" else prev_term), role
+
+    def marks(self):
+        for t, n, kind, ev in self.run.marks:
+            if n is None or n not in self.run.col:
+                continue
+            x, y = self.x(n), self.y(t)
+            if kind == "elect":
+                pre = bool(ev.get("pre"))
+                what = "pre-vote" if pre else "election"
+                self.add(y - 5, y + 5, 6,
+                         '<path class="elect" d="M%d %.1f l-7 -5 v10 z" fill="%s" stroke="#6d4c00">'
+                         '<title>%s starts %s for term %s at t=%s</title></path>'
+                         % (x + BAND_X - 1, y, "#fff0a8" if pre else "#ff9800", label(n), what,
+                            ev.get("term"), fmt_t(t)))
+                self.label(n, t, 4, "%s T%s" % (what, ev.get("term")), "#8a5a00", "elect",
+                           "%s starts %s for term %s" % (label(n), what, ev.get("term")))
+            elif kind == "vote":
+                granted, pre = bool(ev.get("granted")), bool(ev.get("pre"))
+                cand = node_key(ev.get("for"))
+                yy = self.votes[n].place(y)
+                if yy is None:
+                    continue
+                tip = "%s %s %s%s for term %s at t=%s" % (
+                    label(n), "grants" if granted else "refuses", label(cand),
+                    " a pre-vote" if pre else " its vote", ev.get("term"), fmt_t(t))
+                fill = ("#c8e6c9" if pre else "#2e7d32") if granted else "#fff"
+                stroke = "#2e7d32" if granted else "#c62828"
+                txt = "#fff" if granted and not pre else ("#1b5e20" if granted else "#c62828")
+                self.add(yy - 6, yy + 6, 6,
+                         '<g class="vote %s"><circle cx="%d" cy="%.1f" r="6" fill="%s" '
+                         'stroke="%s"%s/><text x="%d" y="%.1f" font-size="9" fill="%s" '
+                         'text-anchor="middle" font-weight="bold">%s</text><title>%s</title></g>'
+                         % ("granted" if granted else "refused", x + VOTE_X, yy, fill, stroke,
+                            ' stroke-dasharray="2 1.5"' if pre else "", x + VOTE_X, yy + 3, txt,
+                            esc(cand if granted else "\u00d7"), esc(tip)))
+            elif kind == "commit":
+                self.add(y, y, 6, '<line class="commit" x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
+                         'stroke="#0d47a1" stroke-width="2"/>'
+                         % (x + BAND_X + BAND_W - 10, y, x + BAND_X + BAND_W + 4, y))
+                self.label(n, t, 1, "commit %s" % ev.get("index"), "#0d47a1", "commit",
+                           "%s: commit index -> %s (entry of term %s) at t=%s"
+                           % (label(n), ev.get("index"), ev.get("term"), fmt_t(t)))
+            elif kind == "propose":
+                self.add(y, y, 6, '<circle class="propose" cx="%d" cy="%.1f" r="2.5" '
+                         'fill="#6a1b9a"/>' % (x + BAND_X + BAND_W + 2, y))
+                self.label(n, t, 0, "propose #%s" % ev.get("index"), "#6a1b9a", "propose",
+                           "%s accepts a write at index %s, term %s (value %s)"
+                           % (label(n), ev.get("index"), ev.get("term"), ev.get("value")))
+            elif kind == "read":
+                done = ev.get("phase") == "done"
+                text = ("read #%s served at index %s" % (ev.get("id"), ev.get("index"))
+                        if done else "read #%s asked" % ev.get("id"))
+                self.label(n, t, 2, text, "#00695c", "read", json.dumps(
+                    {k: v for k, v in ev.items() if not k.startswith("_")}))
+            elif kind == "crash":
+                self.label(n, t, 6, "\u2716 crash", "#b71c1c", "crash",
+                           "%s crashes at t=%s (durable: term %s, %s entries)"
+                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
+                              ev.get("durable_entries", "?")), True)
+            elif kind == "restart":
+                self.label(n, t, 6, "\u21bb restart", "#1565c0", "restart",
+                           "%s restarts at t=%s (durable: term %s, %s entries)"
+                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
+                              ev.get("durable_entries", "?")), True)
+        # most important first, then in time order
+        for pri, t, n, text, colour, cls, tip, bold in sorted(
+                self._pending, key=lambda p: (-p[0], p[1])):
+            y = self.y(t)
+            yy = self.labels[n].place(y + 4)
+            if yy is None:
+                continue
+            x = self.x(n) + LABEL_X
+            lead = ""
+            if abs(yy - 4 - y) > 5:
+                lead = ('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" '
+                        'stroke-width="0.6"/>' % (x - 6, y, x - 1, yy - 4, colour))
+            self.add(min(y, yy) - 10, max(y, yy) + 2, 9,
+                     '%s<text class="%s" x="%d" y="%.1f" font-size="10.5" fill="%s"%s>%s'
+                     '<title>%s</title></text>'
+                     % (lead, cls, x, yy, colour, ' font-weight="bold"' if bold else "",
+                        esc(text), esc(tip)))
+
+    def violation_lines(self):
+        for k, ev in enumerate(self.run.violations):
+            if not self.run.t0 <= ev["t"] <= self.run.t1:
+                continue
+            y = self.y(ev["t"])
+            for n in violation_nodes(ev, self.run.nodes):
+                self.add(y - 30, y + 4, 8,
+                         '<rect class="violation-node" x="%d" y="%.1f" width="%d" height="30" '
+                         'fill="none" stroke="#c62828" stroke-width="3"><title>%s is named by '
+                         'the violation</title></rect>'
+                         % (self.x(n) + BAND_X - 4, y - 28, BAND_W + 8, label(n)))
+            if self.violation_y is None:
+                self.violation_y = y
+            self.add(y - 14, y + 4, 8,
+                     '<g class="violation-mark"%s><rect x="%d" y="%.1f" width="%d" height="4" '
+                     'fill="#c62828"/><text x="%d" y="%.1f" font-size="12" font-weight="bold" '
+                     'fill="#c62828">VIOLATION t=%s</text><title>%s</title></g>'
+                     % (' id="violation"' if k == 0 else "", LEFT - 110, y - 2,
+                        self.width - 10 - (LEFT - 110), LEFT - 110, y - 5, fmt_t(ev["t"]),
+                        esc(ev.get("msg", ""))))
+
+    def pages(self, page_px):
+        """Splits the picture into pages at compressed stretches where possible."""
+        total = self.tm.height + TOP + 20
+        cuts = [0.0]
+        breaks = sorted((TOP + (ya + yb) / 2) for _, _, ya, yb, c in self.tm.pieces if c)
+        while total - cuts[-1] > page_px:
+            limit = cuts[-1] + page_px
+            ok = [b for b in breaks if cuts[-1] + page_px / 3 < b <= limit]
+            cuts.append(ok[-1] if ok else limit)
+        cuts.append(total)
+        return list(zip(cuts, cuts[1:]))
+
+    def svg(self, y0, y1):
+        defs = ('<defs><pattern id="crashed" width="6" height="6" patternUnits="userSpaceOnUse" '
+                'patternTransform="rotate(45)"><rect width="6" height="6" fill="#4a4a4a"/>'
+                '<line x1="0" y1="0" x2="0" y2="6" stroke="#888" stroke-width="2"/></pattern>'
+                '<pattern id="cut" width="8" height="8" patternUnits="userSpaceOnUse" '
+                'patternTransform="rotate(-45)"><rect width="8" height="8" '
+                'fill="rgba(255,152,0,0.10)"/><line x1="0" y1="0" x2="0" y2="8" '
+                'stroke="rgba(230,81,0,0.35)" stroke-width="2"/></pattern></defs>')
+        body = [s for a, b, layer, s in sorted(self.items, key=lambda i: i[2])
+                if b >= y0 - 20 and a <= y1 + 20]
+        return ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+                'viewBox="0 %.1f %d %.1f">%s%s</svg>'
+                % (self.width, y1 - y0, y0, self.width, y1 - y0, defs, "".join(body)))
+
+
+def icon(body):
+    return ('<svg width="16" height="14" viewBox="0 0 16 14" style="vertical-align:middle;'
+            'margin-right:4px">%s</svg>' % body)
+
+
+def legend():
+    sw = "".join('<span><i class="sw" style="background:%s"></i>%s</span>' % (ROLE_FILL[r], r)
+                 for r in ("follower", "pre-candidate", "candidate", "leader"))
+    marks = [
+        ('<path d="M12 7 l-9 -6 v12 z" fill="#ff9800" stroke="#6d4c00"/>',
+         "election starts (pale: pre-vote round)"),
+        ('<circle cx="8" cy="7" r="6" fill="#2e7d32" stroke="#2e7d32"/><text x="8" y="10" '
+         'font-size="9" fill="#fff" text-anchor="middle" font-weight="bold">4</text>',
+         "vote granted to n4 (pale, dashed: pre-vote)"),
+        ('<circle cx="8" cy="7" r="6" fill="#fff" stroke="#c62828"/><text x="8" y="10" '
+         'font-size="9" fill="#c62828" text-anchor="middle" font-weight="bold">\u00d7</text>',
+         "vote refused"),
+        ('<line x1="1" y1="7" x2="15" y2="7" stroke="#0d47a1" stroke-width="2"/>',
+         "commit index advances"),
+        ('<circle cx="8" cy="7" r="3" fill="#6a1b9a"/>', "write proposed"),
+    ]
+    lines = [
+        ('<rect x="1" y="1" width="14" height="12" fill="url(#lg-cut)" stroke="#e65100" '
+         'stroke-dasharray="3 2"/><defs><pattern id="lg-cut" width="5" height="5" '
+         'patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="5" '
+         'height="5" fill="#fff3e0"/><line x1="0" y1="0" x2="0" y2="5" stroke="#f2a56b" '
+         'stroke-width="2"/></pattern></defs>',
+         "partitioned: the node has a cut link (orange line: the cut starts; green dashed: "
+         "healed)"),
+        ('<polyline points="1,9 5,5 9,9 13,5" fill="none" stroke="#888"/>',
+         "quiet stretch, compressed"),
+        ('<rect x="0" y="5" width="16" height="4" fill="#c62828"/>', "safety violation"),
+    ]
+    return ('<div class="legend">' + sw +
+            '<span><i class="sw" style="background:repeating-linear-gradient(45deg,#4a4a4a 0 3px,'
+            '#888 3px 5px)"></i>crashed</span>'
+            '<span><i class="sw" style="background:linear-gradient(90deg,%s,%s,%s)"></i>'
+            'term: the stripe left of each band, one colour per term, its number where it '
+            'changes</span><br>' % (TERM_COLOURS[1], TERM_COLOURS[2], TERM_COLOURS[3]) +
+            "".join("<span>%s%s</span>" % (icon(i), t) for i, t in marks) + "<br>" +
+            "".join("<span>%s%s</span>" % (icon(i), t) for i, t in lines) + "</div>")
+
+
+def summary(run):
+    rows = []
+    m = run.meta
+    if m.get("scenario") is not None:
+        rows.append(("run", "scenario %s, seed %s%s" % (m.get("scenario"), m.get("seed"),
+                     ", " + os.path.basename(str(m["binary"])) if m.get("binary") else "")))
+    if m.get("replay"):
+        rows.append(("replay", "<code>%s</code>" % esc(m["replay"])))
+    rows.append(("time", "t=%s..%s (%s), election timeout %s" % (
+        fmt_t(run.t0), fmt_t(run.t1), "simulated units" if run.unit == "sim" else "ms",
+        fmt_t(run.election)) + (" - only part drawn, of t=%s..%s" % (
+            fmt_t(run.window[0]), fmt_t(run.window[1])) if run.window else "")))
+    lead = []
+    for term in sorted(run.leaders):
+        ns = run.leaders[term]
+        s = "T%s %s" % (term, "+".join(label(n) for n in ns))
+        lead.append('<b style="color:#c62828">%s</b>' % esc(s) if len(ns) > 1 else esc(s))
+    rows.append(("leaders", ", ".join(lead) or "none"))
+    c = run.counts
+    rows.append(("events (whole run)", ", ".join("%s %d" % (k, c[k]) for k in COUNTED if c.get(k))))
+    return ('<table class="summary">' + "".join(
+        "<tr><td><b>%s</b></td><td>%s</td></tr>" % (k, v) for k, v in rows) + "</table>")
+
+
+def render(meta, events, title=None, scale=240, page_px=9000, t_from=None, t_to=None):
+    run = Run(meta, events, t_from, t_to)
+    d = Drawing(run, scale).draw()
+    if title is None:
+        title = "Raft timeline"
+        if meta.get("scenario") is not None:
+            title += ": %s seed %s" % (meta["scenario"], meta.get("seed"))
+    out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title>'
+           '<style>%s</style></head><body>' % (esc(title), CSS), "<h1>%s</h1>" % esc(title)]
+    if run.violations:
+        v = run.violations[0]
+        out.append('<div class="violation" id="violation-box"><b>VIOLATION at t=%s:</b> %s '
+                   '<a href="#violation">(jump to it)</a>%s</div>'
+                   % (fmt_t(v["t"]), esc(v.get("msg", "")),
+                      "".join("<br><b>also at t=%s:</b> %s" % (fmt_t(w["t"]), esc(w.get("msg")))
+                              for w in run.violations[1:])))
+    else:
+        out.append('<div class="ok">No violation recorded in this run.</div>')
+    out.append(summary(run))
+    out.append(legend())
+    pages = d.pages(page_px)
+    if len(pages) > 1:
+        out.append('<div class="pages">pages: ' + "".join(
+            '<a href="#page%d">%d</a>' % (i + 1, i + 1) for i in range(len(pages))) + "</div>")
+    heads = "".join('<span class="col-head" style="left:%dpx">%s</span>'
+                    % (LEFT + CW * i + BAND_X, esc(label(n))) for i, n in enumerate(run.nodes))
+    out.append('<div class="heads" style="width:%dpx;position:sticky">%s</div>' % (d.width, heads))
+    for i, (y0, y1) in enumerate(pages):
+        if len(pages) > 1:
+            out.append('<h2 id="page%d">page %d of %d</h2>' % (i + 1, i + 1, len(pages)))
+        out.append('<div class="page">%s</div>' % d.svg(y0, y1))
+    out.append("</body></html>\n")
+    return "".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Raft events (JSON lines) -> an HTML timeline")
+    ap.add_argument("events", help="JSON lines file ('-' for stdin)")
+    ap.add_argument("-o", "--output", help="HTML file (default: the input's name, .html)")
+    ap.add_argument("--title")
+    ap.add_argument("--scale", type=float, default=240,
+                    help="pixels per election timeout (default 240)")
+    ap.add_argument("--page-px", type=int, default=9000, help="page height in pixels")
+    ap.add_argument("--from", dest="t_from", type=float, help="draw only from this time")
+    ap.add_argument("--to", dest="t_to", type=float, help="draw only up to this time")
+    a = ap.parse_args(argv)
+    try:
+        if a.events == "-":
+            meta, events = read_events(sys.stdin)
+        else:
+            with open(a.events, encoding="utf-8") as f:
+                meta, events = read_events(f)
+    except (OSError, BadInput) as e:
+        print("timeline.py: %s: %s" % (a.events, e), file=sys.stderr)
+        return 2
+    out = a.output
+    if not out:
+        base = a.events[:-len(".jsonl")] if a.events.endswith(".jsonl") else a.events
+        out = base + ".html" if a.events != "-" else "timeline.html"
+    try:
+        page = render(meta, events, a.title, a.scale, a.page_px, a.t_from, a.t_to)
+    except BadInput as e:
+        print("timeline.py: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        print("timeline.py: %s: %s" % (out, e), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
