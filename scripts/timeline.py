@@ -29,7 +29,8 @@ a source may say more):
     elect      "term", "pre": bool - the node starts an election (or a
                pre-vote round) for that term
     vote       "for": candidate id, "term", "granted": bool, "pre": bool -
-               the node answered a (pre-)vote request
+               the node answered a (pre-)vote request (a real vote moves the
+               voter to that term, if no term event said so)
     commit     "index", "term": the node's commit index advanced to index
     apply      "index", "term", "value": the node applied an entry
     persist    "index", "term": the node's log is durable up to index
@@ -219,6 +220,10 @@ class Run:
                         lst.append(n)
             elif kind == "term" and n is not None and isinstance(ev.get("term"), int):
                 change(n, term=ev["term"])
+            elif (kind == "vote" and n is not None and not ev.get("pre")
+                  and isinstance(ev.get("term"), int) and isinstance(state[n][1], int)
+                  and ev["term"] > state[n][1]):
+                change(n, term=ev["term"])  # a node answers a vote in the candidate's term
             elif kind == "crash" and n is not None:
                 change(n, role="crashed", leader=None)
             elif kind == "restart" and n is not None:
