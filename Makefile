@@ -25,7 +25,7 @@ help:
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
 	@echo "make timeline RUN=events.jsonl [OUT=x.html]  draw a Raft run's events as an HTML timeline"
 	@echo "make timeline SCENARIO=Figure8 SEED=5 [SIM=raft_sim_broken_commit_old_term]"
-	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window)"
+	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window; SCALE=px per election timeout)"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
@@ -99,7 +99,8 @@ sim-stage5: build
 # TIMELINE_DIR. A failing run prints its trace and is drawn all the same.
 SIM          ?= raft_sim
 TIMELINE_DIR ?= $(BUILD_DIR)/timeline
-TIMELINE_PY  := /usr/bin/python3 scripts/timeline.py $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+TIMELINE_PY  := /usr/bin/python3 scripts/timeline.py $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+                $(if $(SCALE),--scale $(SCALE))
 timeline: $(if $(RUN),,$(if $(SCENARIO)$(SEED),build))
 ifdef RUN
 	@$(TIMELINE_PY) $(RUN) $(if $(OUT),-o $(OUT)) && \

@@ -345,6 +345,7 @@ code { background: #f3f3f3; padding: 1px 4px; }
       margin-right: 4px; border: 1px solid #555; }
 .mk { display: inline-block; width: 16px; text-align: center; font-weight: bold; }
 .summary td { padding: 1px 12px 1px 0; vertical-align: top; }
+.summary td:first-child { white-space: nowrap; }
 .heads { position: sticky; top: 0; background: rgba(255,255,255,0.95); z-index: 2;
          border-bottom: 1px solid #999; height: 26px; }
 .col-head { position: absolute; top: 3px; font-weight: bold; font-size: 15px; }
@@ -436,6 +437,19 @@ def cut_nodes(links, nodes):
     return [n for n in nodes if n in ends]
 
 
+def violation_indexes(run):
+    """Log indexes the violations name: their "index" field, else 'entry 21' or
+    'index 4' in the message; the first commit to reach one is highlighted."""
+    out = set()
+    for ev in run.violations:
+        if isinstance(ev.get("index"), int):
+            out.add(ev["index"])
+        else:
+            out |= {int(m) for m in re.findall(r"\b(?:entry|index)\s+(\d+)",
+                                                str(ev.get("msg", "")))}
+    return out
+
+
 def describe_cut(links, nodes):
     """'n3 isolated', 'n1 n2 | n3 n4 n5', or per link 'n1 -> n2 cut', 'n1 <-> n2 cut'."""
     groups = sides(links, nodes)
@@ -463,7 +477,8 @@ class Drawing:
         self.px = px = scale / run.election
         self.tm = TimeMap(run.t0, run.t1, run.notable_times(), px, pad=0.3 * run.election,
                           quiet=run.election, gap_px=34)
-        self.width = LEFT + CW * len(run.nodes) + 10
+        self.right = LEFT + CW * len(run.nodes)
+        self.width = self.right + 70  # room for the last column's labels
         self.items = []  # (y0, y1, layer, svg)
         self.labels = {n: Labels() for n in run.nodes}
         self.votes = {n: Labels() for n in run.nodes}
@@ -489,7 +504,7 @@ class Drawing:
         return self
 
     def grid(self):
-        right = self.width - 10
+        right = self.right
         step = nice_step(100 / self.px)
         for k, (ta, tb, ya, yb, comp) in enumerate(self.tm.pieces):
             if comp:
@@ -552,7 +567,7 @@ class Drawing:
                      '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e65100" '
                      'stroke-width="1.5"/><text class="partition-label" x="%d" y="%.1f" '
                      'font-size="11" fill="#e65100" font-weight="bold">\u2702 %s</text>'
-                     % (LEFT - 110, y0, self.width - 10, y0, LEFT - 110, y0 - 3, esc(desc)))
+                     % (LEFT - 110, y0, self.right, y0, LEFT - 110, y0 - 3, esc(desc)))
         healed = [m for m in self.run.marks if m[2] == "heal"]
         for t, n, _, ev in healed:
             y = self.y(t)
@@ -561,7 +576,7 @@ class Drawing:
                      '<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#2e7d32" '
                      'stroke-width="1.5" stroke-dasharray="6 3"/><text x="%d" y="%.1f" '
                      'font-size="11" fill="#2e7d32" font-weight="bold">\u2695 %s</text>'
-                     % (LEFT - 110, y, self.width - 10, y, LEFT - 110, y + 12, esc(what)))
+                     % (LEFT - 110, y, self.right, y, LEFT - 110, y + 12, esc(what)))
 
     def gaps(self):
         for ta, tb, ya, yb, comp in self.tm.pieces:
@@ -572,7 +587,7 @@ class Drawing:
             mid = (ya + yb) / 2
             zig = []
             x = LEFT
-            while x < self.width - 10:
+            while x < self.right:
                 zig.append("%d,%.1f" % (x, mid - 3 if (x // 8) % 2 else mid + 3))
                 x += 8
             self.add(ya, yb, 3,
@@ -583,7 +598,7 @@ class Drawing:
                      '<text x="%d" y="%.1f" font-size="10" fill="#888" text-anchor="end">'
                      't=%s..%s</text><title>%s..%s: no role change, election, crash or '
                      'partition; compressed</title></g>'
-                     % (LEFT, ya, self.width - 10 - LEFT, yb - ya, " ".join(zig), LEFT - 10,
+                     % (LEFT, ya, self.right - LEFT, yb - ya, " ".join(zig), LEFT - 10,
                         mid, fmt_t(tb - ta) + (" units" if self.run.unit == "sim" else " ms"),
                         LEFT - 10, mid + 11, fmt_t(ta), fmt_t(tb), fmt_t(ta), fmt_t(tb)))
 
@@ -614,6 +629,12 @@ class Drawing:
                 prev_term, prev_role = (term if role != "crashed" else prev_term), role
 
     def marks(self):
+        named = violation_indexes(self.run)
+        for v in self.run.violations:  # keep labels off the violation's red line
+            if self.run.t0 <= v["t"] <= self.run.t1:
+                vy = self.y(v["t"])
+                for lab in self.labels.values():
+                    bisect.insort(lab.taken, (vy - 3, vy + 3))
         for t, n, kind, ev in self.run.marks:
             if n is None or n not in self.run.col:
                 continue
@@ -648,12 +669,21 @@ class Drawing:
                             ' stroke-dasharray="2 1.5"' if pre else "", x + VOTE_X, yy + 3, txt,
                             esc(cand if granted else "\u00d7"), esc(tip)))
             elif kind == "commit":
+                idx = ev.get("index") if isinstance(ev.get("index"), int) else 0
+                # the first commit anywhere that covers a named index
+                hit = sorted(i for i in named if i <= idx)
+                named -= set(hit)
+                colour = "#c62828" if hit else "#0d47a1"
                 self.add(y, y, 6, '<line class="commit" x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
-                         'stroke="#0d47a1" stroke-width="2"/>'
-                         % (x + BAND_X + BAND_W - 10, y, x + BAND_X + BAND_W + 4, y))
-                self.label(n, t, 1, "commit %s" % ev.get("index"), "#0d47a1", "commit",
+                         'stroke="%s" stroke-width="%d"/>'
+                         % (x + BAND_X + BAND_W - 10, y, x + BAND_X + BAND_W + 4, y, colour,
+                            3 if hit else 2))
+                text = "commit %s" % idx
+                if hit:
+                    text += " \u25c0 violation"
+                self.label(n, t, 7 if hit else 1, text, colour, "commit",
                            "%s: commit index -> %s (entry of term %s) at t=%s"
-                           % (label(n), ev.get("index"), ev.get("term"), fmt_t(t)))
+                           % (label(n), idx, ev.get("term"), fmt_t(t)), bool(hit))
             elif kind == "propose":
                 self.add(y, y, 6, '<circle class="propose" cx="%d" cy="%.1f" r="2.5" '
                          'fill="#6a1b9a"/>' % (x + BAND_X + BAND_W + 2, y))
@@ -712,7 +742,7 @@ class Drawing:
                      'fill="#c62828"/><text x="%d" y="%.1f" font-size="12" font-weight="bold" '
                      'fill="#c62828">VIOLATION t=%s</text><title>%s</title></g>'
                      % (' id="violation"' if k == 0 else "", LEFT - 110, y - 2,
-                        self.width - 10 - (LEFT - 110), LEFT - 110, y - 5, fmt_t(ev["t"]),
+                        self.right - (LEFT - 110), LEFT - 110, y - 5, fmt_t(ev["t"]),
                         esc(ev.get("msg", ""))))
 
     def pages(self, page_px):
