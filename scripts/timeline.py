@@ -329,6 +329,7 @@ TOP = 8           # room above t0 in each page's picture
 VOTE_X, STRIPE_X, BAND_X, BAND_W, LABEL_X = 12, 26, 32, 60, 98
 LABEL_H = 11
 MAX_SHIFT = 30    # how far a label may move from its event before it is dropped
+LABEL_ORDER = {"crash": 0, "elect": 1, "term-label": 2, "restart": 3}  # at one instant
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 20px 20px; color: #222; }
@@ -706,23 +707,35 @@ class Drawing:
                            "%s restarts at t=%s (durable: term %s, %s entries)"
                            % (label(n), fmt_t(t), ev.get("durable_term", "?"),
                               ev.get("durable_entries", "?")), True)
-        # most important first, then in time order
-        for pri, t, n, text, colour, cls, tip, bold in sorted(
-                self._pending, key=lambda p: (-p[0], p[1])):
-            y = self.y(t)
-            yy = self.labels[n].place(y + 4)
-            if yy is None:
-                continue
-            x = self.x(n) + LABEL_X
-            lead = ""
-            if abs(yy - 4 - y) > 5:
-                lead = ('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" '
-                        'stroke-width="0.6"/>' % (x - 6, y, x - 1, yy - 4, colour))
-            self.add(min(y, yy) - 10, max(y, yy) + 2, 9,
-                     '%s<text class="%s" x="%d" y="%.1f" font-size="10.5" fill="%s"%s>%s'
-                     '<title>%s</title></text>'
-                     % (lead, cls, x, yy, colour, ' font-weight="bold"' if bold else "",
-                        esc(text), esc(tip)))
+        # Which labels fit: the most important first, each within MAX_SHIFT of
+        # its event. Then the kept ones are laid out again in time order, so
+        # that "election" reads above "leader" however they were chosen.
+        kept = {n: [] for n in self.run.nodes}
+        for k, p in enumerate(sorted(self._pending, key=lambda p: (-p[0], p[1]))):
+            if self.labels[p[2]].place(self.y(p[1]) + 4) is not None:
+                kept[p[2]].append(p)
+        avoid = [self.y(v["t"]) for v in self.run.violations
+                 if self.run.t0 <= v["t"] <= self.run.t1]
+        for n, labels in kept.items():
+            bottom = -1e9
+            for pri, t, _, text, colour, cls, tip, bold in sorted(
+                    labels, key=lambda p: (p[1], LABEL_ORDER.get(p[5], 9))):
+                y = self.y(t)
+                yy = max(y + 4, bottom + LABEL_H)
+                for vy in avoid:  # off the violation's red line
+                    if yy - LABEL_H + 2 < vy + 3 and yy + 2 > vy - 3:
+                        yy = vy + 3 + LABEL_H - 2
+                bottom = yy
+                x = self.x(n) + LABEL_X
+                lead = ""
+                if abs(yy - 4 - y) > 5:
+                    lead = ('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" '
+                            'stroke-width="0.6"/>' % (x - 6, y, x - 1, yy - 4, colour))
+                self.add(min(y, yy) - 10, max(y, yy) + 2, 9,
+                         '%s<text class="%s" x="%d" y="%.1f" font-size="10.5" fill="%s"%s>%s'
+                         '<title>%s</title></text>'
+                         % (lead, cls, x, yy, colour, ' font-weight="bold"' if bold else "",
+                            esc(text), esc(tip)))
 
     def violation_lines(self):
         for k, ev in enumerate(self.run.violations):
