@@ -307,6 +307,13 @@ class TimeMap:
         self.height = y
         self.starts = [p[0] for p in self.pieces]
 
+    def t_at(self, y):
+        """The time drawn at height y (the inverse of y())."""
+        for ta, tb, ya, yb, _ in self.pieces:
+            if ya <= y <= yb:
+                return ta if yb == ya else ta + (tb - ta) * (y - ya) / (yb - ya)
+        return self.pieces[-1][1]
+
     def y(self, t):
         i = max(bisect.bisect_right(self.starts, t) - 1, 0)
         ta, tb, ya, yb, _ = self.pieces[i]
@@ -328,6 +335,8 @@ CW = 210          # column width
 TOP = 8           # room above t0 in each page's picture
 VOTE_X, STRIPE_X, BAND_X, BAND_W, LABEL_X = 12, 26, 32, 60, 98
 LABEL_H = 11
+MAX_HEIGHT = 60000   # pixels, beyond which the scale shrinks, then the start is cut
+MARK_BUDGET = 6000   # commit/propose/read marks drawn in full; more are thinned
 MAX_SHIFT = 30    # how far a label may move from its event before it is dropped
 LABEL_ORDER = {"crash": 0, "elect": 1, "term-label": 2, "restart": 3}  # at one instant
 
@@ -361,7 +370,9 @@ def esc(s):
 
 
 def fmt_t(t):
-    return ("%d" % t) if float(t).is_integer() else ("%.1f" % t)
+    if float(t).is_integer() or abs(t) >= 1000:
+        return "%d" % round(t)
+    return "%.1f" % t
 
 
 def nice_step(x):
@@ -475,24 +486,61 @@ def describe_cut(links, nodes):
 class Drawing:
     def __init__(self, run, scale):
         self.run = run
-        self.px = px = scale / run.election
-        self.tm = TimeMap(run.t0, run.t1, run.notable_times(), px, pad=0.3 * run.election,
-                          quiet=run.election, gap_px=34)
+        self.px = scale / run.election
+        self.notes = []  # what was left out to keep the page small, said on the page
+        self.tm = self.timemap()
+        if self.tm.height > MAX_HEIGHT:  # a long busy run: a smaller scale, fewer pages
+            self.px *= max(MAX_HEIGHT / self.tm.height, 0.5)
+            self.tm = self.timemap()
+            self.notes.append("drawn at %.0f%% of the usual scale (--scale)" % (
+                100 * self.px * run.election / scale))
+        if self.tm.height > MAX_HEIGHT:  # still too long: only its end, where runs fail
+            start = self.tm.t_at(self.tm.height - MAX_HEIGHT)
+            self.notes.insert(0, "only t=%s..%s is drawn, the end of the run (--from, --to "
+                                 "choose another part)" % (fmt_t(start), fmt_t(run.t1)))
+            run._clip(start, run.t1)
+            self.tm = self.timemap()
+        small = sum(1 for m in run.marks if m[2] in ("commit", "propose", "read"))
+        # commit/propose/read marks: a tick at most every thin px, a label every thin * 8
+        self.thin = 0
+        if small > MARK_BUDGET:
+            self.thin = 6
+            self.notes.append("%d commit, write and read marks thinned: at most one every "
+                              "%d px per node, one label every %d px" % (small, 6, 48))
         self.right = LEFT + CW * len(run.nodes)
         self.width = self.right + 70  # room for the last column's labels
         self.items = []  # (y0, y1, layer, svg)
         self.labels = {n: Labels() for n in run.nodes}
         self.votes = {n: Labels() for n in run.nodes}
         self.violation_y = None
+        self._last = {}
+
+    def timemap(self):
+        r = self.run
+        return TimeMap(r.t0, r.t1, r.notable_times(), self.px, pad=0.3 * r.election,
+                       quiet=r.election, gap_px=34)
 
     def y(self, t):
         return TOP + self.tm.y(t)
 
+    def thinned(self, n, kind, y, what):
+        """In a dense run, whether this tick or label is too close to the last one."""
+        if not self.thin:
+            return False
+        gap = self.thin * (8 if what == "label" else 1)
+        last = self._last.get((n, kind, what))
+        if last is not None and y - last < gap:
+            return True
+        self._last[(n, kind, what)] = y
+        return False
+
     def x(self, n):
         return LEFT + CW * self.run.col[n]
 
-    def add(self, y0, y1, layer, svg):
-        self.items.append((y0, y1, layer, svg))
+    def add(self, y0, y1, layer, svg, node=None):
+        """One piece of the picture spanning y0..y1; a node's bands (node set)
+        are grouped per page into its column's <g class="node-col">."""
+        self.items.append((y0, y1, layer, svg, node))
 
     def draw(self):
         self.grid()
@@ -532,8 +580,8 @@ class Drawing:
     def bands(self):
         for n in self.run.nodes:
             x = self.x(n)
-            parts = ['<g class="node-col" data-node="%s">' % esc(n)]
             for t0, t1, role, term, leader in self.run.segments[n]:
+                parts = []
                 y0, y1 = self.y(t0), self.y(t1)
                 h = max(y1 - y0, 0.6)
                 tip = "%s: %s, term %s, t=%s..%s%s" % (
@@ -550,8 +598,7 @@ class Drawing:
                                  'height="%.1f" fill="%s"><title>term %s</title></rect>'
                                  % (x + STRIPE_X, y0, h, TERM_COLOURS[term % len(TERM_COLOURS)]
                                     if isinstance(term, int) else "#999", term))
-            parts.append("</g>")
-            self.add(0, 1e12, 1, "".join(parts))
+                self.add(y0, y0 + h, 1, "".join(parts), n)
 
     def partitions(self):
         for t0, t1, links in self.run.cuts:
@@ -675,6 +722,8 @@ class Drawing:
                 hit = sorted(i for i in named if i <= idx)
                 named -= set(hit)
                 colour = "#c62828" if hit else "#0d47a1"
+                if not hit and self.thinned(n, kind, y, "tick"):
+                    continue
                 self.add(y, y, 6, '<line class="commit" x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
                          'stroke="%s" stroke-width="%d"/>'
                          % (x + BAND_X + BAND_W - 10, y, x + BAND_X + BAND_W + 4, y, colour,
@@ -682,16 +731,24 @@ class Drawing:
                 text = "commit %s" % idx
                 if hit:
                     text += " \u25c0 violation"
+                elif self.thinned(n, kind, y, "label"):
+                    continue
                 self.label(n, t, 7 if hit else 1, text, colour, "commit",
                            "%s: commit index -> %s (entry of term %s) at t=%s"
                            % (label(n), idx, ev.get("term"), fmt_t(t)), bool(hit))
             elif kind == "propose":
+                if self.thinned(n, kind, y, "tick"):
+                    continue
                 self.add(y, y, 6, '<circle class="propose" cx="%d" cy="%.1f" r="2.5" '
                          'fill="#6a1b9a"/>' % (x + BAND_X + BAND_W + 2, y))
+                if self.thinned(n, kind, y, "label"):
+                    continue
                 self.label(n, t, 0, "propose #%s" % ev.get("index"), "#6a1b9a", "propose",
                            "%s accepts a write at index %s, term %s (value %s)"
                            % (label(n), ev.get("index"), ev.get("term"), ev.get("value")))
             elif kind == "read":
+                if self.thinned(n, kind, y, "label"):
+                    continue
                 done = ev.get("phase") == "done"
                 text = ("read #%s served at index %s" % (ev.get("id"), ev.get("index"))
                         if done else "read #%s asked" % ev.get("id"))
@@ -751,10 +808,10 @@ class Drawing:
             if self.violation_y is None:
                 self.violation_y = y
             self.add(y - 14, y + 4, 8,
-                     '<g class="violation-mark"%s><rect x="%d" y="%.1f" width="%d" height="4" '
+                     '<g class="violation-mark"><rect x="%d" y="%.1f" width="%d" height="4" '
                      'fill="#c62828"/><text x="%d" y="%.1f" font-size="12" font-weight="bold" '
                      'fill="#c62828">VIOLATION t=%s</text><title>%s</title></g>'
-                     % (' id="violation"' if k == 0 else "", LEFT - 110, y - 2,
+                     % (LEFT - 110, y - 2,
                         self.right - (LEFT - 110), LEFT - 110, y - 5, fmt_t(ev["t"]),
                         esc(ev.get("msg", ""))))
 
@@ -771,18 +828,38 @@ class Drawing:
         return list(zip(cuts, cuts[1:]))
 
     def svg(self, y0, y1):
-        defs = ('<defs><pattern id="crashed" width="6" height="6" patternUnits="userSpaceOnUse" '
-                'patternTransform="rotate(45)"><rect width="6" height="6" fill="#4a4a4a"/>'
-                '<line x1="0" y1="0" x2="0" y2="6" stroke="#888" stroke-width="2"/></pattern>'
-                '<pattern id="cut" width="8" height="8" patternUnits="userSpaceOnUse" '
-                'patternTransform="rotate(-45)"><rect width="8" height="8" '
-                'fill="rgba(255,152,0,0.10)"/><line x1="0" y1="0" x2="0" y2="8" '
-                'stroke="rgba(230,81,0,0.35)" stroke-width="2"/></pattern></defs>')
-        body = [s for a, b, layer, s in sorted(self.items, key=lambda i: i[2])
-                if b >= y0 - 20 and a <= y1 + 20]
+        body, cols = [], {n: [] for n in self.run.nodes}
+        for a, b, layer, svg, node in self.items:  # sorted by layer in render()
+            if b < y0 - 20 or a > y1 + 20:
+                continue
+            if node is None:
+                body.append(svg)
+            else:
+                if not cols[node]:
+                    body.append(cols[node])  # the column's group, filled below
+                cols[node].append(svg)
+        out = []
+        for piece in body:
+            if isinstance(piece, list):
+                node = next(n for n, v in cols.items() if v is piece)
+                out.append('<g class="node-col" data-node="%s">%s</g>'
+                           % (esc(node), "".join(piece)))
+            else:
+                out.append(piece)
         return ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-                'viewBox="0 %.1f %d %.1f">%s%s</svg>'
-                % (self.width, y1 - y0, y0, self.width, y1 - y0, defs, "".join(body)))
+                'viewBox="0 %.1f %d %.1f">%s</svg>'
+                % (self.width, y1 - y0, y0, self.width, y1 - y0, "".join(out)))
+
+
+# Patterns shared by every page's picture, defined once in the document.
+DEFS = ('<svg width="0" height="0" style="position:absolute"><defs>'
+        '<pattern id="crashed" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#4a4a4a"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#888" stroke-width="2"/></pattern>'
+        '<pattern id="cut" width="8" height="8" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(-45)"><rect width="8" height="8" '
+        'fill="rgba(255,152,0,0.10)"/><line x1="0" y1="0" x2="0" y2="8" '
+        'stroke="rgba(230,81,0,0.35)" stroke-width="2"/></pattern></defs></svg>')
 
 
 def icon(body):
@@ -841,10 +918,16 @@ def summary(run):
         fmt_t(run.election)) + (" - only part drawn, of t=%s..%s" % (
             fmt_t(run.window[0]), fmt_t(run.window[1])) if run.window else "")))
     lead = []
-    for term in sorted(run.leaders):
+    terms = sorted(run.leaders)
+    for k, term in enumerate(terms):
         ns = run.leaders[term]
         s = "T%s %s" % (term, "+".join(label(n) for n in ns))
-        lead.append('<b style="color:#c62828">%s</b>' % esc(s) if len(ns) > 1 else esc(s))
+        if len(ns) > 1:  # two leaders in one term: always shown
+            lead.append('<b style="color:#c62828">%s</b>' % esc(s))
+        elif len(terms) <= 60 or k < 10 or k >= len(terms) - 30:
+            lead.append(esc(s))
+        elif k == 10:
+            lead.append("\u2026 (%d terms in all) \u2026" % len(terms))
     rows.append(("leaders", ", ".join(lead) or "none"))
     c = run.counts
     rows.append(("events (whole run)", ", ".join("%s %d" % (k, c[k]) for k in COUNTED if c.get(k))))
@@ -871,6 +954,8 @@ def render(meta, events, title=None, scale=240, page_px=9000, t_from=None, t_to=
     else:
         out.append('<div class="ok">No violation recorded in this run.</div>')
     out.append(summary(run))
+    if d.notes:
+        out.append("<p><b>A long run:</b> %s.</p>" % esc("; ".join(d.notes)))
     out.append(legend())
     pages = d.pages(page_px)
     if len(pages) > 1:
@@ -879,10 +964,17 @@ def render(meta, events, title=None, scale=240, page_px=9000, t_from=None, t_to=
     heads = "".join('<span class="col-head" style="left:%dpx">%s</span>'
                     % (LEFT + CW * i + BAND_X, esc(label(n))) for i, n in enumerate(run.nodes))
     out.append('<div class="heads" style="width:%dpx;position:sticky">%s</div>' % (d.width, heads))
+    d.items.sort(key=lambda i: i[2])
+    out.append(DEFS)
     for i, (y0, y1) in enumerate(pages):
         if len(pages) > 1:
             out.append('<h2 id="page%d">page %d of %d</h2>' % (i + 1, i + 1, len(pages)))
-        out.append('<div class="page">%s</div>' % d.svg(y0, y1))
+        anchor = ""
+        if d.violation_y is not None and y0 <= d.violation_y < y1:
+            # the "jump to it" target, a little above the red line
+            anchor = ('<div id="violation" style="position:absolute;top:%dpx"></div>'
+                      % max(d.violation_y - y0 - 200, 0))
+        out.append('<div class="page">%s%s</div>' % (anchor, d.svg(y0, y1)))
     out.append("</body></html>\n")
     return "".join(out)
 
