@@ -154,8 +154,9 @@ class Drawing(unittest.TestCase):
         self.assertEqual(len(boxes), 1)
         self.assertIn("Election Safety: nodes 1 and 3 both lead term 2", self.page.text(boxes[0]))
         self.assertLess(self.html.index("violation-box"), self.html.index("<svg"))
-        # the nodes it names are outlined in red
+        # the nodes it names are outlined in red; "jump to it" has one target
         self.assertEqual(len(self.page.by_class("violation-node", "rect")), 2)
+        self.assertEqual(len([e for e in self.page.elems if e[1].get("id") == "violation"]), 1)
 
     def test_self_contained(self):
         self.assertFalse([e for e in self.page.elems if e[0] in ("script", "link", "img")])
@@ -191,6 +192,23 @@ class Input(unittest.TestCase):
         self.assertEqual(len(svg), 1)
         height = sum(int(e[1]["height"]) for e in Page(page).elems if e[0] == "svg")
         self.assertLess(height, 2000)  # 20000 units at 2.4 px each, were it not compressed
+
+
+    def test_long_busy_run_stays_small(self):
+        # an election every 300-700 ms for an hour, a commit every 20 ms
+        lines, t = [ev(0, None, "meta", nodes=["a", "b", "c"], unit="ms", election=300)], 0
+        for term in range(1, 7000):
+            t += 300 + (term * 37) % 400
+            c = "abc"[term % 3]
+            lines += [ev(t, c, "elect", term=term, pre=False),
+                      ev(t + 2, c, "role", role="leader", term=term, leader=c)]
+            lines += [ev(t + 20 * k, c, "commit", index=term * 20 + k, term=term)
+                      for k in range(1, 15)]
+        p, page = run_script(lines)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(len(page), 5_000_000)
+        self.assertIn("only t=", page)  # and it says what it left out
+        self.assertIn("thinned", page)
 
 
 def sim(binary, env, cwd, *args):
