@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
+.PHONY: sim-stage5 timeline help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -23,6 +23,9 @@ help:
 	@echo "make lab-test-stageN [TASK=name]  build labs/ stage N, run its tests, PASS/FAIL per task"
 	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
+	@echo "make timeline RUN=events.jsonl [OUT=x.html]  draw a Raft run's events as an HTML timeline"
+	@echo "make timeline SCENARIO=Figure8 SEED=5 [SIM=raft_sim_broken_commit_old_term]"
+	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window; SCALE=px per election timeout)"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
 	@echo "make bench         release build, benchmarks against redis-server"
@@ -95,6 +98,31 @@ sim-stage5: build
 # test, as the ctest docs.doc_check).
 doc-check: build
 	@/usr/bin/python3 scripts/doc_check.py --bin-dir $(BUILD_DIR)/bin
+
+# A Raft run drawn as HTML (scripts/timeline.py; notes/05 says how to read
+# it): RUN= a JSON lines file of events, or SCENARIO= and SEED= of the
+# simulation (SIM= picks a broken build), run with --timeline into
+# TIMELINE_DIR. A failing run prints its trace and is drawn all the same.
+SIM          ?= raft_sim
+TIMELINE_DIR ?= $(BUILD_DIR)/timeline
+TIMELINE_PY  := /usr/bin/python3 scripts/timeline.py $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+                $(if $(SCALE),--scale $(SCALE))
+timeline: $(if $(RUN),,$(if $(SCENARIO)$(SEED),build))
+ifdef RUN
+	@$(TIMELINE_PY) $(RUN) $(if $(OUT),-o $(OUT)) && \
+	  echo "timeline: $(if $(OUT),$(OUT),$(patsubst %.jsonl,%,$(RUN)).html)"
+else ifneq ($(SCENARIO)$(SEED),)
+	@[ -n "$(SCENARIO)" ] && [ -n "$(SEED)" ] || { echo "make timeline: give SCENARIO= and SEED= together"; exit 2; }
+	@mkdir -p $(TIMELINE_DIR)
+	@ev=$(TIMELINE_DIR)/$(SCENARIO)-$(SEED).timeline.jsonl; \
+	out=$(if $(OUT),$(OUT),$(TIMELINE_DIR)/$(SCENARIO)-$(SEED).timeline.html); \
+	SIM_SCENARIO=$(SCENARIO) SIM_SEED=$(SEED) SIM_TRACE=10 SIM_ARTIFACTS=$(TIMELINE_DIR) \
+	  $(BUILD_DIR)/bin/$(SIM) --timeline $$ev; rc=$$?; \
+	[ $$rc -le 1 ] || exit $$rc; \
+	$(TIMELINE_PY) $$ev -o $$out && echo "timeline: $$out"
+else
+	@echo "make timeline RUN=events.jsonl [OUT=x.html], or SCENARIO=Name SEED=n [SIM=binary]"; exit 2
+endif
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/bin

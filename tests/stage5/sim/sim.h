@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "raft.h"
 
@@ -45,6 +46,10 @@ struct sim_node {
     raft_term lead_term; /* term in which it was last seen leading */
     bool crash_pending;  /* crash while handling the next Ready, before any of it is done */
     unsigned phase;      /* tick offset within SIM_TICK */
+    /* the campaign last written to the timeline (message type and term), so
+     * that one election is one "elect" event however many requests it sends */
+    int tl_campaign_type;
+    raft_term tl_campaign_term;
 };
 
 struct sim_ev { /* a message in flight */
@@ -109,6 +114,7 @@ struct sim {
     struct sim_trace_ev trace[SIM_TRACE_N];
     uint64_t n_trace;
     bool verbose;
+    FILE *tl; /* the timeline's JSON lines (sim_timeline.c); NULL, the usual case, costs one test */
 
     bool failed;
     char why[512];
@@ -154,11 +160,28 @@ void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf,
 uint64_t sim_entry_id(const struct raft_entry *e);
 
 /* sim_trace.c */
+/* TR_SEND .. TR_COMMIT go to the timeline only (SIM_TL), never to the ring:
+ * the printed trace stays as it was. */
 enum { TR_SEND = 1, TR_DELIVER, TR_DROP, TR_ROLE, TR_PROPOSE, TR_CRASH, TR_RESTART, TR_CUT,
-       TR_HEAL, TR_PERSIST, TR_APPLY, TR_READ, TR_READ_DONE, TR_NOTE };
+       TR_HEAL, TR_PERSIST, TR_APPLY, TR_READ, TR_READ_DONE, TR_NOTE,
+       TR_TERM, TR_VOTE, TR_ELECT, TR_COMMIT };
 void sim_trace(struct sim *s, int kind, int node, int peer, int type, uint64_t a, uint64_t b,
                uint64_t c);
 void sim_trace_dump(const struct sim *s, unsigned last);
+
+/* sim_timeline.c: every event of one run as JSON lines (scripts/timeline.py
+ * documents the format and draws it) */
+void sim_tl_begin(struct sim *s, FILE *f, const char *binary);
+void sim_tl_write(struct sim *s, const struct sim_trace_ev *e);
+void sim_tl_send(struct sim *s, int from, const struct raft_msg *m);
+#define SIM_TL(s, kind, node, peer, type, a, b, c)                                           \
+    do {                                                                                    \
+        if ((s)->tl) {                                                                      \
+            struct sim_trace_ev tl_ev_ = {(s)->now, (kind), (node), (peer), (type), (a), (b), \
+                                          (c)};                                             \
+            sim_tl_write((s), &tl_ev_);                                                     \
+        }                                                                                   \
+    } while (0)
 
 /* sim_helpers.c: 6.5840-style helpers for scenarios */
 int sim_stable_leader(struct sim *s, uint32_t mask); /* -1 if none */

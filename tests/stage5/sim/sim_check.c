@@ -167,6 +167,10 @@ static void record_commit(struct sim *s, int i) {
                      (unsigned long long)sl->id);
         }
     }
+    if (s->tl && c > nd->commit_seen) {
+        const struct raft_entry *ce = raft_entry_at(nd->r, c);
+        SIM_TL(s, TR_COMMIT, i, -1, 0, c, ce ? ce->term : 0, 0);
+    }
     nd->commit_seen = c;
     /* entries newly committed must be in every current leader's log */
     if (s->max_committed > old_max)

@@ -191,6 +191,8 @@ static void net_send(struct sim *s, int from, const struct raft_msg *m) {
         sim_fail(s, "node %d sent %s to unknown node %u", from + 1, raft_msg_name(m->type), m->to);
         return;
     }
+    if (s->tl)
+        sim_tl_send(s, from, m);
     if (s->cut[from][to] || sim_rand_below(s, 1000) < s->loss_pm) {
         sim_trace(s, TR_DROP, from, to, m->type, m->term, m->prev_index, m->n_entries);
         return;
@@ -319,6 +321,8 @@ static void handle_ready(struct sim *s, int i) {
             if (rd.term < nd->disk.term)
                 sim_fail(s, "node %d: term went back from %llu to %llu", i + 1,
                          (unsigned long long)nd->disk.term, (unsigned long long)rd.term);
+            if (rd.term != nd->disk.term)
+                SIM_TL(s, TR_TERM, i, -1, 0, rd.term, nd->disk.term, 0);
             nd->disk.term = rd.term;
             nd->disk.vote = rd.vote;
         }

@@ -67,6 +67,8 @@ void sim_trace(struct sim *s, int kind, int node, int peer, int type, uint64_t a
     *e = (struct sim_trace_ev){.at = s->now, .kind = kind, .node = node, .peer = peer,
                                .type = type, .a = a, .b = b, .c = c};
     s->n_trace++;
+    if (s->tl)
+        sim_tl_write(s, e);
     if (s->verbose)
         print_ev(s, e);
 }
