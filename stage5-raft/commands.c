@@ -238,7 +238,8 @@ static void printable(kv_slice s, char *out, size_t cap) {
 }
 
 void commands_execute(conn *c, const kv_slice *argv, size_t argc) {
-    c->srv->stats.commands_processed++;
+    node *n = &c->srv->node;
+    if (!node_serving(n, c)) c->srv->stats.commands_processed++; /* a read served later counts once */
     const command *cmd = lookup(argv[0]);
     if (!cmd) {
         char name[64];
@@ -254,7 +255,6 @@ void commands_execute(conn *c, const kv_slice *argv, size_t argc) {
         reply_error(&c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
         return;
     }
-    node *n = &c->srv->node;
     if ((cmd->flags & (CMD_WRITE | CMD_READ)) && !node_is_leader(n)) {
         char err[160];
         node_notleader_text(n, err, sizeof err);

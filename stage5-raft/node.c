@@ -293,12 +293,28 @@ static void handle_log(node *n, const struct raft_ready *rd) {
     }
 }
 
+/* protobuf-c decodes an empty bytes field as (NULL, 0); the store's
+ * hashing wants a pointer even for zero bytes (the empty key is a key). */
+static uint8_t empty_bytes[1];
+static void no_null_bytes(ProtobufCBinaryData *b, int on) {
+    if (on && !b->data) b->data = empty_bytes;
+    if (!on && b->data == empty_bytes) b->data = NULL; /* not ours to free */
+}
+
+static void fix_empty(Kv__Command *cmd, int on) {
+    no_null_bytes(&cmd->key, on);
+    no_null_bytes(&cmd->value, on);
+    for (size_t i = 0; i < cmd->n_keys; i++) no_null_bytes(&cmd->keys[i], on);
+}
+
 static void apply_entry(node *n, const struct raft_entry *e) {
     long long result = 0;
     if (e->type == RAFT_ENTRY_NORMAL) {
         Kv__Command *cmd = kv__command__unpack(NULL, e->len, e->data);
         if (!cmd) fatal("a committed entry does not hold a command");
+        fix_empty(cmd, 1);
         result = apply_command(&n->srv->store, cmd);
+        fix_empty(cmd, 0);
         if (result < 0) fatal("out of memory applying a committed entry");
         kv__command__free_unpacked(cmd, NULL);
     }
