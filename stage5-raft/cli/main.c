@@ -2,7 +2,7 @@
  * command runner for scripts.
  *
  *   kvcli                      REPL with line editing and history (libedit)
- *   kvcli-stage4 -p 7004 set k v      run one command, print the reply, exit 0/1
+ *   kvcli-stage5 -p 7005 set k v      run one command, print the reply, exit 0/1
  *   echo "get k" | kvcli       read commands from a pipe, one per line
  *
  * Lines are split with the server's own inline parser (common/resp_parser),
@@ -198,13 +198,13 @@ static void rewrite_short_port(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    cli ui = {.host = "127.0.0.1", .port = 7004};
+    cli ui = {.host = "127.0.0.1", .port = 7005};
     long long timeout_ms = 5000;
     long long redirects = 3;
     rewrite_short_port(argc, argv);
     const flag_spec specs[] = {
         {"host", FLAG_STRING, &ui.host, "server address (default 127.0.0.1)", 0, 0, NULL, "HOST"},
-        {"port", FLAG_INT, &ui.port, "server port, also -p (default 7004)", 1, 65535, NULL, "PORT"},
+        {"port", FLAG_INT, &ui.port, "server port, also -p (default 7005)", 1, 65535, NULL, "PORT"},
         {"timeout", FLAG_INT, &timeout_ms, "connect, read and write timeout in ms; 0 waits forever (default 5000)",
          0, 3600 * 1000, NULL, "MS"},
         {"redirects", FLAG_INT, &redirects,
