@@ -115,6 +115,39 @@ class ClusterTest(kvtest.ServerTestCase):
                         message="the leader without a majority to step down")
         self.assertError(c.command(lead, "SET", "k", "3"), "NOTLEADER leader=unknown")
 
+    def test_uncommitted_entries_are_replaced(self):
+        # A leader cut off from its majority still appends what it is sent;
+        # those entries never commit. When it comes back under a new leader
+        # whose log differs at those indexes, it must cut them off its WAL
+        # (on disk: a second crash must not bring them back) and take the
+        # new leader's entries.
+        c = self.cluster(election_ms=1500, heartbeat_ms=100, write_timeout_ms=300)
+        old = c.wait_leader(self.election_bound(c))
+        self.assertEqual(c.command(old, "SET", "committed", "yes"), "OK")
+        others = [i for i in c.nodes if i != old]
+        for i in others:
+            c.nodes[i].stop()
+        self.assertError(c.command(old, "SET", "lost", "never committed"), "TRYAGAIN")
+        self.assertGreater(c.role(old)["applied"], 0)
+        last_before = int(c.nodes[old].info()["raft_last_index"])
+        c.nodes[old].kill9()
+        for i in others:
+            c.nodes[i].start()
+        new = c.wait_leader(self.election_bound(c))
+        self.assertIn(new, others)
+        for k in range(3):
+            self.assertEqual(c.command(new, "SET", "new%d" % k, "v"), "OK")
+        c.nodes[old].start()
+        digest = c.command(new, "DIGEST")
+        c.wait_same_digest(expect=digest)
+        self.assertIsNone(c.command(new, "GET", "lost"))
+        info = c.nodes[old].info()
+        self.assertGreaterEqual(int(info["raft_truncations"]), 1)
+        self.assertGreaterEqual(int(info["raft_last_index"]), last_before)
+        # The cut is on disk: a crash and restart give the same data.
+        c.nodes[old].kill9()
+        c.nodes[old].start()
+        c.wait_same_digest(expect=digest)
 
 if __name__ == "__main__":
     kvtest.main()
