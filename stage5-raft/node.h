@@ -88,6 +88,7 @@ typedef struct node {
     int peer_listening;
     peer_conn *out[RAFT_MAX_NODES];      /* by member slot; NULL between dial attempts */
     uint64_t next_dial_ms[RAFT_MAX_NODES];
+    uint64_t dial_backoff_ms[RAFT_MAX_NODES];
     uint64_t last_heard_ms[RAFT_MAX_NODES]; /* loop time of the last message from that node */
     peer_conn *incoming;                 /* accepted links, a list */
 

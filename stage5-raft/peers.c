@@ -9,8 +9,10 @@
 #include "log.h"
 #include "server.h"
 
-/* Redial a node this long after its link failed or a dial was refused. */
+/* Redial a node this long after its link failed, doubling while dials
+ * fail (a node that is down costs a log line a second, not five). */
 #define REDIAL_MS 200
+#define REDIAL_MAX_MS 1000
 /* Drop messages for a node whose link has this much unsent output: it is
  * not reading, and Raft will resend what it still needs. */
 #define MAX_QUEUED_BYTES (64u * 1024 * 1024)
@@ -27,7 +29,10 @@ static void on_closed(peer_link *l) {
     if (p->outgoing) {
         if (p->slot >= 0 && n->out[p->slot] == p) {
             n->out[p->slot] = NULL;
-            n->next_dial_ms[p->slot] = uv_now(n->srv->loop) + REDIAL_MS;
+            uint64_t *b = &n->dial_backoff_ms[p->slot];
+            *b = p->up ? REDIAL_MS : (*b ? *b * 2 : REDIAL_MS);
+            if (*b > REDIAL_MAX_MS) *b = REDIAL_MAX_MS;
+            n->next_dial_ms[p->slot] = uv_now(n->srv->loop) + *b;
         }
     } else {
         for (peer_conn **pp = &n->incoming; *pp; pp = &(*pp)->next) {
