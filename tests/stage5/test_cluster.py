@@ -121,13 +121,26 @@ class ClusterTest(kvtest.ServerTestCase):
         # whose log differs at those indexes, it must cut them off its WAL
         # (on disk: a second crash must not bring them back) and take the
         # new leader's entries.
-        c = self.cluster(election_ms=1500, heartbeat_ms=100, write_timeout_ms=300)
+        # Small segments: the uncommitted entries span several, so the cut
+        # removes whole segment files and shortens an earlier one.
+        c = self.cluster(election_ms=1500, heartbeat_ms=100, write_timeout_ms=300,
+                         extra=("--wal-segment-bytes", "4096"))
         old = c.wait_leader(self.election_bound(c))
         self.assertEqual(c.command(old, "SET", "committed", "yes"), "OK")
         others = [i for i in c.nodes if i != old]
         for i in others:
             c.nodes[i].stop()
-        self.assertError(c.command(old, "SET", "lost", "never committed"), "TRYAGAIN")
+        # Two waves of writes, one per connection so that a wave is proposed
+        # at once (a connection waits for its write before running the next);
+        # the log rotates after each wave.
+        for wave in range(2):
+            conns = [c.nodes[old].connect() for _ in range(6)]
+            for k, conn in enumerate(conns):
+                self.addCleanup(conn.close)
+                conn.send_command("SET", "lost%d" % (6 * wave + k), "x" * 1000)
+            for conn in conns:
+                self.assertError(conn.read_reply(timeout=10 * SCALE), "TRYAGAIN")
+        self.assertGreaterEqual(int(c.nodes[old].info()["wal_segments"]), 3)
         self.assertGreater(c.role(old)["applied"], 0)
         last_before = int(c.nodes[old].info()["raft_last_index"])
         c.nodes[old].kill9()
@@ -140,10 +153,14 @@ class ClusterTest(kvtest.ServerTestCase):
         c.nodes[old].start()
         digest = c.command(new, "DIGEST")
         c.wait_same_digest(expect=digest)
-        self.assertIsNone(c.command(new, "GET", "lost"))
+        for k in range(12):
+            self.assertIsNone(c.command(new, "GET", "lost%d" % k))
         info = c.nodes[old].info()
         self.assertGreaterEqual(int(info["raft_truncations"]), 1)
-        self.assertGreaterEqual(int(info["raft_last_index"]), last_before)
+        # Its log is now the new leader's: shorter than the one it had.
+        new_last = int(c.nodes[new].info()["raft_last_index"])
+        self.assertEqual(int(info["raft_last_index"]), new_last)
+        self.assertLess(new_last, last_before)
         # The cut is on disk: a crash and restart give the same data.
         c.nodes[old].kill9()
         c.nodes[old].start()
