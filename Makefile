@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 cluster-stage5 \
+.PHONY: sim-stage5 help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -24,9 +24,9 @@ help:
 	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
-	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
+	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 
@@ -99,6 +99,7 @@ cluster-stage4: build
 	@scripts/cluster-stage4.sh $(BUILD_DIR)/bin
 
 # A three-node Raft cluster; ports: see the top of the script.
+.PHONY: cluster-stage5
 cluster-stage5: build
 	@scripts/cluster-stage5.sh $(BUILD_DIR)/bin
 
