@@ -30,6 +30,7 @@ help:
 	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
+	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 
@@ -130,6 +131,11 @@ demo: build
 # Ports, data dir and follower count: see the top of the script.
 cluster-stage4: build
 	@scripts/cluster-stage4.sh $(BUILD_DIR)/bin
+
+# A three-node Raft cluster; ports: see the top of the script.
+.PHONY: cluster-stage5
+cluster-stage5: build
+	@scripts/cluster-stage5.sh $(BUILD_DIR)/bin
 
 bench: release
 	@for s in tests/bench/stage[0-9].sh; do BENCH_NO_BUILD=1 "$$s" || exit 1; done

@@ -361,7 +361,11 @@ static void test_restore_refused(void **state) {
     raft_free(r);
 }
 
-int main(void) {
+/* An optional argument runs only the tests whose names match it (a cmocka
+ * pattern): the stage 5 lab grades one task with one test (stage5/LAB). */
+int main(int argc, char **argv) {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_follower_refuses_writes_and_reads),
