@@ -46,7 +46,9 @@ uint64_t kv_siphash13(const void *data, size_t len, const uint64_t key[2]) {
         v[0] ^= m;
     }
     unsigned char tail[8] = {0};
-    memcpy(tail, p + whole, len % 8);
+    /* An empty key may come as a NULL pointer (protobuf-c decodes empty
+     * bytes so): memcpy must not be handed one, even for 0 bytes. */
+    if (len % 8) memcpy(tail, p + whole, len % 8);
     uint64_t b = ((uint64_t)len << 56) | load_le64(tail);
     v[3] ^= b;
     sip_round(v);

@@ -150,7 +150,7 @@ int kv_store_set(kv_store *s, const void *key, size_t klen, const void *val, siz
     size_t need = sizeof(kv_entry) + klen + vlen;
     if (old && malloc_usable_size(old) >= need && need * 2 > malloc_usable_size(old)) {
         /* Overwrite in place when the value fits without wasting half the block. */
-        memcpy(old->data + klen, val, vlen);
+        if (vlen) memcpy(old->data + klen, val, vlen); /* val may be NULL when vlen is 0 */
         old->vlen = (uint32_t)vlen;
         return 0;
     }
@@ -159,7 +159,7 @@ int kv_store_set(kv_store *s, const void *key, size_t klen, const void *val, siz
     e->hash = h;
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
-    memcpy(e->data, key, klen);
+    if (klen) memcpy(e->data, key, klen); /* key may be NULL when klen is 0 */
     if (vlen) memcpy(e->data + klen, val, vlen);
     s->mem_bytes += malloc_usable_size(e);
     if (old) {

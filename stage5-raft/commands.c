@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "durability.h"
 #include "info.h"
+#include "info_sections.h"
 #include "node.h"
 #include "resp_reply.h"
 #include "server.h"
@@ -117,13 +118,19 @@ static void cmd_dbsize(conn *c, const kv_slice *argv, size_t argc) {
 static void cmd_info(conn *c, const kv_slice *argv, size_t argc) {
     kv_buf text;
     kv_buf_init(&text);
-    if (info_render(c->srv, &text) != 0) {
-        kv_buf_free(&text);
+    kv_buf picked;
+    kv_buf_init(&picked);
+    /* INFO section ...: only those sections, as Redis answers. */
+    int fail = info_render(c->srv, &text) != 0 ||
+               (argc > 1 && kv_info_select(kv_buf_rptr(&text), kv_buf_readable(&text), argv + 1, argc - 1, &picked) != 0);
+    if (!fail) {
+        const kv_buf *reply = argc > 1 ? &picked : &text;
+        reply_bulk(&c->out, kv_buf_rptr(reply), kv_buf_readable(reply));
+    } else {
         reply_oom(c);
-        return;
     }
-    reply_bulk(&c->out, kv_buf_rptr(&text), kv_buf_readable(&text));
     kv_buf_free(&text);
+    kv_buf_free(&picked);
 }
 
 static void cmd_quit(conn *c, const kv_slice *argv, size_t argc) {

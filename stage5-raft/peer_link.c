@@ -227,3 +227,14 @@ void peer_link_resume(peer_link *l) {
     process_buffered(l);
     if (!l->paused) start_reading(l);
 }
+
+void peer_text_clean(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
+const char *peer_text(const char *src, char *buf, size_t n) {
+    snprintf(buf, n, "%s", src);
+    peer_text_clean(buf);
+    return buf;
+}

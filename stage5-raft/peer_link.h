@@ -72,4 +72,11 @@ void peer_link_close(peer_link *l, const char *why);
 /* Sends Error{reason} (best effort) and closes: the other end logs the reason. */
 void peer_link_fail(peer_link *l, const char *reason);
 
+/* Text a peer sent (a host in its Hello, an Error's reason, a history id)
+ * before anyone checked who it is: control and non-ASCII bytes become '?',
+ * so that a peer cannot forge log lines or a READONLY reply. */
+void peer_text_clean(char *s);
+/* A cleaned copy of src in buf (truncated to n - 1 bytes); returns buf. */
+const char *peer_text(const char *src, char *buf, size_t n);
+
 #endif

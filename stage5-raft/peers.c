@@ -66,8 +66,8 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
     peer_conn *p = (peer_conn *)l;
     node *n = p->n;
     if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
-        char why[256];
-        snprintf(why, sizeof why, "the other end reported: %s", m->error->reason);
+        char why[256], text[200];
+        snprintf(why, sizeof why, "the other end reported: %s", peer_text(m->error->reason, text, sizeof text));
         peer_link_close(l, why);
         return -1;
     }

@@ -46,9 +46,9 @@ static int write_live_key(void *ctx, const char *key, size_t klen, const char *v
 }
 
 static void temp_name(char *out, size_t cap, uint64_t upto) {
-    char final[WAL_NAME_MAX];
-    wal_base_name(final, sizeof final, upto);
-    snprintf(out, cap, "%s.tmp", final);
+    wal_base_name(out, cap, upto);
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, ".tmp");
 }
 
 int wal_write_base(const char *dir, uint64_t upto, const kv_store *store) {

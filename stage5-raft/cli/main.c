@@ -84,10 +84,15 @@ static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
         return 1;
     }
     int failed = r->type == KV_REPLY_ERROR;
+    /* INFO's reply is a page of "field:value" lines: quoted, it would be one
+     * long line of \r\n escapes. redis-cli prints it raw even at a terminal
+     * (keyed on the command, so a GET of a value with a newline stays quoted);
+     * so do we. argv[0] is the name after the aliases, so STATS too. */
+    int raw_reply = lens[0] == 4 && strncasecmp(argv[0], "info", 4) == 0;
     if (failed && !ui->tty) {
         fprintf(stderr, "%s\n", r->str); /* scripts read errors from stderr */
     } else {
-        format_reply(stdout, r, ui->tty);
+        format_reply(stdout, r, ui->tty && !raw_reply);
     }
     fflush(stdout);
     kv_reply_free(r);

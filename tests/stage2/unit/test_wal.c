@@ -398,6 +398,32 @@ static void test_out_of_sequence_record_in_last_segment_refused(void **state) {
 /* The last segment ends in preallocated zeros, and after a power cut it can
  * come back longer still, the extra blocks zero: either way the zeros are
  * the end of the log, and appends continue right after the last record. */
+/* An empty key and an empty value are legal (SET "" ""): they come back from
+ * protobuf-c as NULL pointers with length 0, which replay must handle. */
+static void test_empty_key_and_value_replay(void **state) {
+    fixture *f = *state;
+    wal w;
+    wal_replay_stats st;
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    Kv__Command cmd;
+    set_cmd(&cmd, "", "v");
+    assert_int_equal(wal_append(&w, &cmd), 1);
+    set_cmd(&cmd, "k", "");
+    assert_int_equal(wal_append(&w, &cmd), 2);
+    assert_int_equal(wal_write(&w), 0);
+    wal_close(&w);
+    assert_int_equal(open_log(f, &w, 1 << 20, &st), 0);
+    assert_int_equal(st.records, 2);
+    const char *val;
+    size_t len;
+    assert_true(kv_store_get(&f->store, "", 0, &val, &len));
+    assert_int_equal(len, 1);
+    assert_true(kv_store_get(&f->store, "k", 1, &val, &len));
+    assert_int_equal(len, 0);
+    wal_close(&w);
+    kv_store_free(&f->store);
+}
+
 static void test_zero_tail_is_end_of_log(void **state) {
     fixture *f = *state;
     wal w;
@@ -482,6 +508,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_damage_before_valid_records_in_last_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_sequence_record_in_last_segment_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_tail_is_end_of_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_key_and_value_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_writes_pending_records_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preallocation_failure_falls_back, setup, teardown),
     };
