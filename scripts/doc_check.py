@@ -231,13 +231,13 @@ class Session:
             k = re.match(r"kvcli(?:-stage(\d))?$", name)
             if m or k:
                 stage = int(m.group(1) if m else (k.group(1) or 3))
-                defaults = [("--port", "-p", self.ports[7000 + stage])]
+                defaults = [("--port", ["-p", "--port"], self.ports[7000 + stage])]
                 if m and stage == 4:  # stage 4 also listens on a peer port
-                    defaults.append(("--peer-port", "--peer-port", self.ports[17000 + stage]))
+                    defaults.append(("--peer-port", ["--peer-port"], self.ports[17000 + stage]))
                 script = "#!/bin/sh\n# doc_check.py: %s on its documented ports' replacements.\n" % name
-                for flag, short, port in defaults:
-                    script += ("case \" $* \" in *\" %s \"*|*\" %s \"*|*\" %s=\"*) ;; *) set -- %s %d \"$@\";; esac\n"
-                               % (short, flag, flag, flag, port))
+                for flag, given, port in defaults:
+                    patterns = ["*\" %s \"*" % g for g in given] + ["*\" %s=\"*" % flag]
+                    script += "case \" $* \" in %s) ;; *) set -- %s %d \"$@\";; esac\n" % ("|".join(patterns), flag, port)
                 script += "exec %s \"$@\"\n" % shlex.quote(real)
                 path = os.path.join(out, name)
                 with open(path, "w") as f:
