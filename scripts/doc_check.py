@@ -17,21 +17,28 @@ examples"): only fenced blocks whose info string carries the word
                          "HOST:PORT> input", each followed by its output.
   ```text doc-check-log  lines that the servers started in this section must
                          have logged, in this order (other lines may come
-                         between them).
+                         between them): a server's lines after what earlier
+                         log blocks matched in its log, one server's after
+                         another's in the order they were started.
 
 In expected output, "..." inside a line matches any text (timestamps, pids,
 rates), and a line that is only "..." matches any number of lines.
 
-How blocks run: all runnable blocks under one heading form a session, run in
+How blocks run: all runnable blocks under one heading form a session (a
+heading followed by the line "<!-- doc-check: continues the section above -->"
+continues the session before it, for a walkthrough split into subsections),
+run in
 order by one bash (so `kill %1` finds the job a block before started), with
 stdout and stderr on a pseudo-terminal, as a person sees them (redis-cli and
 kvcli decorate their output only at a terminal). Each session gets a scratch
 directory as its working directory and $HOME, where build/bin/ holds the
 binaries of the build being checked (--bin-dir) and scripts/ is the
 workbook's own; "/tmp/" in the text means a tmp/ inside the scratch
-directory, and the documented ports 7001-7009 are replaced by free ports, in
-commands and in expected output alike (servers started without --port get
-the replacement of their default port). A server
+directory, and the documented ports are replaced by free ports, in commands
+and in expected output alike: the client ports 7001-7099 and stage 4's peer
+ports 17001-17099, each the same free port everywhere in its session
+(servers started without --port or --peer-port get the replacement of
+their default port). A server
 started with `&`, or alone on its line without it (as if in another
 terminal), runs in the background with its log kept for doc-check-log
 blocks; the check first waits for its port to be free, then for it to accept
@@ -60,7 +67,8 @@ import time
 
 TAG_RUN = "doc-check"
 TAG_LOG = "doc-check-log"
-DOC_PORTS = range(7001, 7010)
+DOC_PORT = re.compile(r"\b(1?70[0-9][0-9])\b")  # 7001-7099, 17001-17099
+CONTINUES = "<!-- doc-check: continues the section above -->"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "VALGRIND-ERROR-BEGIN")
 MARKER = re.compile(rb"\x1eDOCCHECK (\d+) (\d*)\x1e\r?\n")
 PROMPT = re.compile(r"^(\S+:\d+)> ?(.*)$")
@@ -105,6 +113,9 @@ def parse_markdown(path):
                 if blocks:
                     sections.append((heading, blocks))
                 heading, blocks = line.lstrip("#").strip(), []
+            elif line.strip() == CONTINUES and not blocks and sections:
+                before, blocks = sections.pop()
+                heading = before + " + " + heading
         elif line.strip() == fence[0]:
             if fence[1]:
                 blocks.append(Block(path, fence[2] + 1, fence[1], fence[3]))
@@ -207,7 +218,7 @@ class Session:
         self.make_bin(bin_dir)
         os.symlink(os.path.abspath(os.path.join(root, "scripts")), os.path.join(self.scratch, "scripts"))
         self.jobs = []  # (pid, log path, is_server)
-        self.log_cursor = (0, 0)  # (job index, line) where the next log check starts
+        self.log_cursor = {}  # job index -> the line of its log where the next log check starts
         self.transcript = []  # everything the session printed, for sanitizer checks
         self.start_bash()
 
@@ -215,7 +226,7 @@ class Session:
 
     def map_text(self, text):
         text = re.sub(r"(?<![\w.])/tmp/", self.scratch + "/tmp/", text)
-        return re.sub(r"\b(700[1-9])\b", lambda m: str(self.ports[int(m.group(1))]), text)
+        return DOC_PORT.sub(lambda m: str(self.ports[int(m.group(1))]) if is_doc_port(int(m.group(1))) else m.group(1), text)
 
     def make_bin(self, bin_dir):
         """build/bin/ in the scratch dir: wrappers that exec the real binaries,
@@ -227,10 +238,15 @@ class Session:
             m = re.match(r"stage(\d)-", name)
             k = re.match(r"kvcli(?:-stage(\d))?$", name)
             if m or k:
-                port = self.ports[7000 + int(m.group(1) if m else (k.group(1) or 3))]
-                script = ("#!/bin/sh\n# doc_check.py: %s on its documented port's replacement.\n"
-                          "for a in \"$@\"; do case \"$a\" in -p|--port|--port=*) exec %s \"$@\";; esac; done\n"
-                          "exec %s --port %d \"$@\"\n" % (name, shlex.quote(real), shlex.quote(real), port))
+                stage = int(m.group(1) if m else (k.group(1) or 3))
+                defaults = [("--port", ["-p", "--port"], self.ports[7000 + stage])]
+                if m and stage == 4:  # stage 4 also listens on a peer port
+                    defaults.append(("--peer-port", ["--peer-port"], self.ports[17000 + stage]))
+                script = "#!/bin/sh\n# doc_check.py: %s on its documented ports' replacements.\n" % name
+                for flag, given, port in defaults:
+                    patterns = ["*\" %s \"*" % g for g in given] + ["*\" %s=\"*" % flag]
+                    script += "case \" $* \" in %s) ;; *) set -- %s %d \"$@\";; esac\n" % ("|".join(patterns), flag, port)
+                script += "exec %s \"$@\"\n" % shlex.quote(real)
                 path = os.path.join(out, name)
                 with open(path, "w") as f:
                     f.write(script)
@@ -298,7 +314,8 @@ class Session:
         if not background:
             return self.run(cmd)[:2]
         if server is not None:
-            wait_until(lambda: port_is_free(server), 15, "port %d to be free before %s" % (server, block.where(offset)))
+            for port in [server] + self.peer_port(words):
+                wait_until(lambda: port_is_free(port), 15, "port %d to be free before %s" % (port, block.where(offset)))
         log = os.path.join(self.scratch, "job-%d.log" % len(self.jobs))
         status, out, pid = self.run(cmd[:-1].rstrip() + ' >>%s 2>&1 &' % shlex.quote(log))
         self.jobs.append((pid, log, server is not None))
@@ -325,6 +342,17 @@ class Session:
             if w.startswith("--port="):
                 return int(w.split("=", 1)[1])
         return self.ports[7000 + int(m.group(1))]
+
+    def peer_port(self, words):
+        """[the peer port] a stage 4 server's command will listen on, or []."""
+        if not re.match(r"(?:\./)?build/bin/stage4-", words[0]):
+            return []
+        for i, w in enumerate(words):
+            value = words[i + 1] if w == "--peer-port" and i + 1 < len(words) else \
+                w.split("=", 1)[1] if w.startswith("--peer-port=") else None
+            if value is not None:
+                return [int(value)] if value.isdigit() and int(value) else []
+        return [self.ports[17004]]
 
     # -- the three kinds of block
 
@@ -397,28 +425,30 @@ class Session:
                 i += 1 + len(got)
 
     def check_log(self, block):
-        """The expected lines, in order, in the logs of the section's servers,
-        after what the previous log block matched. Servers write their logs
-        while the check reads them, so this polls until a deadline."""
+        """The expected lines, in order (one server's log after another's,
+        in the order they were started), in the logs of the section's
+        servers, each after what the previous log blocks matched in that
+        log. Servers write their logs while the check reads them, so this
+        polls until a deadline."""
         expected = [self.map_text(e) for e in block.lines if e.strip()]
         if not expected:
             return
         deadline = time.monotonic() + self.log_timeout
         while True:
             logged = [(j, n, line) for j, (_, log, _) in enumerate(self.jobs)
-                      for n, line in enumerate(read(log).splitlines())]
-            start = next((k for k, (j, n, _) in enumerate(logged) if (j, n) >= self.log_cursor), len(logged))
-            k, found = start, 0
+                      for n, line in enumerate(read(log).splitlines()) if n >= self.log_cursor.get(j, 0)]
+            k, found, matched = 0, 0, {}
             while found < len(expected) and k < len(logged):
                 if re.fullmatch(line_pattern(expected[found]), logged[k][2].rstrip()):
                     found += 1
+                    matched[logged[k][0]] = logged[k][1] + 1
                 k += 1
             if found == len(expected):
-                self.log_cursor = (logged[k - 1][0], logged[k - 1][1] + 1)
+                self.log_cursor.update(matched)
                 return
             if time.monotonic() > deadline:
                 raise CheckFailed("%s: not logged (in this order): %s\n%s" % (block.where(), expected[found],
-                                  show("servers' logs in this section", "\n".join(l for _, _, l in logged[start:]))))
+                                  show("servers' logs in this section", "\n".join(l for _, _, l in logged))))
             time.sleep(0.05)
 
     # -- the end
@@ -557,18 +587,28 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.02)
 
 
+def is_doc_port(port):
+    return 7001 <= port <= 7099 or 17001 <= port <= 17099
+
+
+class FreePorts(dict):
+    """Documented port -> a free loopback port, chosen the first time the
+    session meets the documented one, never the same for two of them."""
+
+    def __missing__(self, port):
+        if not is_doc_port(port):
+            raise KeyError(port)
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                free = s.getsockname()[1]
+            if free not in self.values() and not is_doc_port(free):
+                self[port] = free
+                return free
+
+
 def free_ports():
-    """A free loopback port for each documented one. Sockets stay bound
-    until all are chosen, so no two are the same."""
-    socks, ports = [], {}
-    for p in DOC_PORTS:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports[p] = s.getsockname()[1]
-    for s in socks:
-        s.close()
-    return ports
+    return FreePorts()
 
 
 def check_file(path, args):

@@ -2,7 +2,9 @@
 # passes what holds and fails, naming the line, on a wrong expected output
 # (a command's, an nc session's, a kvcli session's, a log's), on a failing
 # command and on a server that does not start; unmarked blocks do not run;
-# servers it started are gone afterwards.
+# servers it started are gone afterwards. Stage 4's client and peer ports
+# are each mapped to one free port throughout a session, and a subsection
+# marked as continuing the one above shares its session.
 import os
 import re
 import socket
@@ -71,6 +73,46 @@ GOOD = textwrap.dedent("""\
     127.0.0.1:7003> get missing
     (nil)
     ...
+    ```
+    """)
+
+
+# Stage 4: a leader on its default ports (7004, peer 17004) and a follower
+# given both of its own and the leader's peer port; the follower's ROLE must
+# name the leader's peer port as the text does, and it connects only if the
+# mapped 17004 is where the leader listens. The second section continues the
+# first (the follower is still there); the log blocks check the follower's
+# log, then the leader's.
+GOOD4 = textwrap.dedent("""\
+    # Stage 4
+
+    ## A leader and a follower
+
+    ```sh doc-check
+    build/bin/stage4-replication --data-dir /tmp/l &
+    build/bin/stage4-replication --port 7014 --peer-port 17014 --data-dir /tmp/f --replicaof 127.0.0.1:17004 &
+    until redis-cli -p 7014 role | grep -qx connected; do sleep 0.1; done
+    ```
+
+    ## The follower's view
+    <!-- doc-check: continues the section above -->
+
+    ```console doc-check
+    $ redis-cli -p 7014 role
+    1) "follower"
+    2) "127.0.0.1"
+    3) (integer) 17004
+    4) "connected"
+    5) (integer) 0
+    ```
+
+    ```text doc-check-log
+    ... INFO  replication: follower, peer port 127.0.0.1:17014, following 127.0.0.1:17004
+    ```
+
+    ```text doc-check-log
+    ... INFO  replication: leader, peer port 127.0.0.1:17004
+    ... INFO  follower 127.0.0.1:... (127.0.0.1:7014): continuing from index 1 ...
     ```
     """)
 
@@ -154,6 +196,29 @@ class DocCheck(unittest.TestCase):
 
     def test_make_other_than_build_fails(self):
         self.assertFails(GOOD.replace("make build", "make test"), "only 'make build'")
+
+    def test_stage4_ports_are_mapped_the_same_throughout_a_session(self):
+        rc, out = run_checker(GOOD4)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("4 runnable blocks", out)
+        self.assertIn("A leader and a follower + The follower's view", out)  # one session
+        for documented in ("7004", "7014", "17004", "17014"):  # none is used as written
+            self.assertIsNone(re.search(r"\$ .*\b%s\b" % documented, out), documented)
+        # The leader was given no --peer-port: the follower, told the mapped
+        # 17004, reached it, so the leader listened there too.
+        self.assertRegex(out, r"--replicaof 127\.0\.0\.1:\d+ ")
+
+    def test_stage4_wrong_peer_port_in_output_fails(self):
+        self.assertFails(GOOD4.replace("3) (integer) 17004", "3) (integer) 17014"), "doc.md:", "(integer) 17014")
+
+    def test_a_subsection_without_the_marker_is_a_new_session(self):
+        self.assertFails(GOOD4.replace("<!-- doc-check: continues the section above -->\n", ""),
+                         "The follower's view", "Could not connect")
+
+    def test_log_lines_out_of_a_server_order_fail(self):
+        # Each server's log is read in order: the follower line is already matched.
+        self.assertFails(GOOD4.replace("continuing from index 1 ...\n", "continuing from index 1 ...\n"
+                                       "... INFO  replication: follower, peer port ...\n"), "not logged")
 
 
 if __name__ == "__main__":
