@@ -71,6 +71,11 @@ static int probe(int leader_port, int follower_port, long interval_ms) {
     redisContext *follower = connect_to(follower_port);
     char key[64];
     for (long seq = 0; !stop_requested; seq++) {
+        /* Pause first, so that the load started beside the probe is running
+         * by the first sample. A signal cuts the pause short. */
+        struct timespec pause = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        if (stop_requested) break;
         snprintf(key, sizeof key, "probe:%ld:%ld", (long)getpid(), seq);
         long long t0 = now_us();
         expect(leader, REDIS_REPLY_STATUS, "SET %s 1", key);
@@ -87,8 +92,6 @@ static int probe(int leader_port, int follower_port, long interval_ms) {
         }
         printf("%lld\n", now_us() - t0);
         fflush(stdout);
-        struct timespec pause = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL); /* a signal cuts it short, which is fine */
     }
     redisFree(leader);
     redisFree(follower);
