@@ -105,14 +105,11 @@ static int replay_apply(void *ctx, const Kv__Command *cmd) {
 /* The durability module's reports: replies go on the event the policy names. */
 static void on_durability_report(void *ctx, durability_event ev, uint64_t upto) {
     server *srv = ctx;
-    /* Replies first, shipping second: replication is asynchronous, so a
-     * client's reply need not wait behind the reads and writes that feed
-     * the followers (under fsync no/everysec both come on the same event). */
+    if (ev == RECORDS_WRITTEN) repl_on_written(&srv->repl, upto); /* a leader ships them now */
     if (ev == durability_ack_event(&srv->durability)) {
         conn_release_replies(srv, upto);
         repl_on_ackable(&srv->repl, upto); /* a follower acknowledges them now */
     }
-    if (ev == RECORDS_WRITTEN) repl_on_written(&srv->repl, upto); /* a leader ships them now */
 }
 
 static void on_between_syncs(void *ctx) {
