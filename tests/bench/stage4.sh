@@ -193,7 +193,7 @@ lag_pct() {
 # --- the run ---------------------------------------------------------------------
 
 rows=()
-row() { rows+=("$(printf '%-6s | %-22s | %13s | %13s | %6s | %16s | %16s | %9s' "$@")"); }
+row() { rows+=("$(printf '%-6s | %-22s | %14s | %14s | %6s | %16s | %16s | %9s' "$@")"); }
 
 for policy in always no; do
     bench_log "fsync $policy: starting redis (leader + 2 replicas) and stage 4 (leader + 2 followers)"
@@ -240,9 +240,9 @@ echo "stage 4 (leader + 2 followers, $(basename "$STAGE4_BIN") at $commit, relea
 echo "loopback, filesystem $(df -T "$BENCH_TMP" | awk 'NR == 2 { print $2 }'), $(nproc) cores;" \
     "median of $ROUNDS alternating rounds; SET: $REQUESTS_ONE requests at 1 client, $REQUESTS at 50;" \
     "pairs: $PAIRS per round"
-printf '%-6s | %-22s | %13s | %13s | %6s | %16s | %16s | %9s\n' fsync measure "redis ops/s" "stage4 ops/s" ratio \
+printf '%-6s | %-22s | %14s | %14s | %6s | %16s | %16s | %9s\n' fsync measure "redis ops/s" "stage4 ops/s" ratio \
     "redis p50/p99 ms" "stage4 p50/p99" "spread r/s"
-printf '%s\n' "-------+------------------------+---------------+---------------+--------+------------------+------------------+----------"
+printf '%s\n' "-------+------------------------+----------------+----------------+--------+------------------+------------------+----------"
 printf '%s\n' "${rows[@]}"
 echo
 echo "ratio: ops/s stage4 / redis; lag rows: redis p50 / stage4 p50. Above 1: stage 4 better."
