@@ -199,7 +199,7 @@ int fake_read_command(fake_conn *c, char **text) {
     }
     /* The whole request is buffered (and valid): join its arguments. */
     size_t pos = 0;
-    long long argc = 0, alen = 0; /* set by header(); zero keeps gcc -O2 (release build) quiet */
+    long long argc, alen;
     header(c, &pos, '*', &argc);
     char *out = malloc(c->len + 1); /* the arguments are shorter than the request */
     if (!out) return -1;
