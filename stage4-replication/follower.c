@@ -249,11 +249,16 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
 static void on_connect(peer_link *l, int status) {
     leader_link *ll = l->owner;
     if (status != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "cannot connect: %s", uv_strerror(status));
-        peer_link_close(l, why);
+        /* Logged once until a connection succeeds: while the leader is down
+         * the follower retries every second, and says so the first time. */
+        if (ll->repl->connect_failures++ == 0)
+            kv_log(KV_LOG_INFO, "replication: cannot reach leader %s: %s; retrying every %d ms", l->addr,
+                   uv_strerror(status), RECONNECT_DELAY_MS);
+        l->quiet = 1;
+        peer_link_close(l, "cannot connect");
         return;
     }
+    ll->repl->connect_failures = 0;
     kv_log(KV_LOG_INFO, "replication: connected to leader %s", l->addr);
     send_hello(ll);
 }
@@ -306,7 +311,7 @@ void follower_connect(repl *r, uint64_t now_ms) {
 }
 
 void follower_disconnect(repl *r, const char *why) {
-    if (r->link) peer_link_fail(&r->link->link, why);
+    if (r->link) peer_link_leave(&r->link->link, why);
 }
 
 void follower_ack(repl *r, int heartbeat) {

@@ -321,6 +321,7 @@ static int on_sync_request(follower *f, const Kv__SyncRequest *s) {
         }
         f->reader_open = 1;
         f->acked = s->last_index;
+        leader_note_ack(r, f);
         r->stats.continuations_sent++;
         kv_log(KV_LOG_INFO, "follower %s (%s): continuing from index %" PRIu64 " (history %.8s..., ours %.8s...)",
                f->link.addr, f->id, s->last_index + 1, s->history_id[0] ? s->history_id : "none", r->hist.id);
@@ -345,7 +346,7 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
      * is its refusal, not ours. */
     if (m->msg_case == KV__PEER_MESSAGE__MSG_ERROR) {
         char reason[256];
-        kv_log(KV_LOG_WARN, "follower %s (%s) reports: %s", l->addr, f->id,
+        kv_log(KV_LOG_INFO, "follower %s (%s) reports: %s", l->addr, f->id,
                peer_text(m->error->reason, reason, sizeof reason));
         peer_link_close(l, "the follower gave up");
         return 1;
@@ -367,6 +368,7 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
         if (m->msg_case != KV__PEER_MESSAGE__MSG_ACK) break;
         if (m->ack->durable_index > f->acked) {
             f->acked = m->ack->durable_index;
+            leader_note_ack(f->r, f);
             wait_check(f->r->srv);
         }
         f->last_ack_ms = uv_now(l->tcp.loop);
@@ -460,7 +462,7 @@ void leader_drop_all(repl *r, const char *why) {
     follower *next;
     for (follower *f = r->followers; f; f = next) {
         next = f->next;
-        peer_link_fail(&f->link, why);
+        peer_link_leave(&f->link, why); /* shutdown or demotion: not a fault */
     }
 }
 
@@ -480,11 +482,39 @@ void leader_check_timeouts(repl *r, uint64_t now_ms) {
 }
 
 void leader_note_written(repl *r, uint64_t upto, uint64_t now_ms) {
+    /* A follower that had acknowledged everything is behind from now on. */
+    for (follower *f = r->followers; f; f = f->next)
+        if (!f->lag_known && f->acked < upto) {
+            f->lag_known = 1;
+            f->lag_since_ms = now_ms;
+        }
     size_t at = (r->written_head + r->written_count) % LAG_SAMPLES;
     if (r->written_count == LAG_SAMPLES) r->written_head = (r->written_head + 1) % LAG_SAMPLES;
     else r->written_count++;
     r->written_at[at].index = upto;
     r->written_at[at].ms = now_ms;
+}
+
+void leader_note_ack(repl *r, follower *f) {
+    /* The samples are in index order: find the first one past f's ack. */
+    size_t lo = 0, hi = r->written_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->written_at[(r->written_head + mid) % LAG_SAMPLES].index > f->acked)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo < r->written_count) {
+        f->lag_known = 1;
+        f->lag_since_ms = r->written_at[(r->written_head + lo) % LAG_SAMPLES].ms;
+    } else if (f->acked < last_index(r) && r->written_count > 0) {
+        /* Behind the oldest sample: at least that old (a lower bound). */
+        f->lag_known = 1;
+        f->lag_since_ms = r->written_at[r->written_head].ms;
+    } else {
+        f->lag_known = 0; /* caught up: the next write starts the clock */
+    }
 }
 
 uint64_t leader_lag_records(const repl *r, const follower *f) {
@@ -493,11 +523,6 @@ uint64_t leader_lag_records(const repl *r, const follower *f) {
 }
 
 uint64_t leader_lag_ms(const repl *r, const follower *f, uint64_t now_ms) {
-    if (f->acked >= last_index(r)) return 0;
-    /* The oldest sampled write the follower has not acknowledged. */
-    for (size_t i = 0; i < r->written_count; i++) {
-        size_t k = (r->written_head + i) % LAG_SAMPLES;
-        if (r->written_at[k].index > f->acked) return now_ms - r->written_at[k].ms;
-    }
-    return 0;
+    if (f->acked >= last_index(r) || !f->lag_known) return 0;
+    return now_ms - f->lag_since_ms;
 }

@@ -40,6 +40,10 @@ struct follower {
     int proved;  /* it answered our challenge */
     uint64_t acked;        /* highest index it acknowledged */
     uint64_t last_ack_ms;  /* loop time */
+    /* When the oldest record it has not acknowledged was written (lag in ms),
+     * latched so it stays right after the samples it came from roll over. */
+    int lag_known;
+    uint64_t lag_since_ms;
     wal_reader reader;     /* the next record to send it */
     int reader_open;
     kv_buf batch;          /* frames for one Records message */
@@ -59,6 +63,8 @@ void leader_feed_all(repl *r);
 void leader_drop_all(repl *r, const char *why);
 /* Once per tick: drops followers silent for longer than the timeout. */
 void leader_check_timeouts(repl *r, uint64_t now_ms);
+/* f acknowledged more: recompute when its oldest unacknowledged record was written. */
+void leader_note_ack(repl *r, follower *f);
 /* Lag of f behind the leader's log, in records and milliseconds. */
 uint64_t leader_lag_records(const repl *r, const follower *f);
 uint64_t leader_lag_ms(const repl *r, const follower *f, uint64_t now_ms);

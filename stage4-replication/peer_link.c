@@ -39,7 +39,11 @@ static void process_buffered(peer_link *l) {
         if (st == KV_FRAME_AGAIN) break;
         if (st != KV_FRAME_OK) {
             char why[200];
-            snprintf(why, sizeof why, "bad frame: %s", kv_frame_error(&l->dec));
+            /* A Redis-protocol reply (a client port dialled by mistake)
+             * starts with one of these; say so rather than quote a length. */
+            int resp = l->dec.err == KV_FRAME_EOVERSIZE && l->first_byte >= 0 && strchr("+-:$*", l->first_byte) != NULL;
+            snprintf(why, sizeof why, "bad frame: %s%s", kv_frame_error(&l->dec),
+                     resp ? " (this looks like a client port speaking RESP: give the peer port)" : "");
             peer_link_fail(l, why);
             return;
         }
@@ -64,6 +68,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         peer_link_close(l, nread == UV_EOF ? "closed by the other end" : uv_strerror((int)nread));
         return;
     }
+    if (l->bytes_received == 0) l->first_byte = (unsigned char)kv_buf_wptr(&l->in)[0];
     kv_buf_commit(&l->in, (size_t)nread);
     l->bytes_received += (uint64_t)nread;
     process_buffered(l);
@@ -79,6 +84,7 @@ int peer_link_init(peer_link *l, uv_loop_t *loop, const peer_link_ops *ops, void
     l->ops = ops;
     l->owner = owner;
     strcpy(l->addr, "?");
+    l->first_byte = -1;
     kv_frame_decoder_init(&l->dec, KV_FRAME_HANDSHAKE_MAX); /* raised by peer_link_trust */
     kv_buf_init(&l->in);
     kv_buf_init(&l->out);
@@ -196,13 +202,12 @@ static void on_close(uv_handle_t *h) {
 void peer_link_close(peer_link *l, const char *why) {
     if (l->closing) return;
     l->closing = 1;
-    kv_log(KV_LOG_INFO, "peer link %s closed: %s", l->addr, why);
+    if (!l->quiet) kv_log(KV_LOG_INFO, "peer link %s closed: %s", l->addr, why);
     uv_close((uv_handle_t *)&l->tcp, on_close);
 }
 
-void peer_link_fail(peer_link *l, const char *reason) {
-    if (l->closing) return;
-    kv_log(KV_LOG_WARN, "peer %s: %s; closing the link", l->addr, reason);
+/* Tells the other end why, best effort, before a close. */
+static void send_error(peer_link *l, const char *reason) {
     Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
     Kv__Error e = KV__ERROR__INIT;
     e.reason = (char *)reason;
@@ -216,6 +221,18 @@ void peer_link_fail(peer_link *l, const char *reason) {
         uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
     }
     kv_buf_free(&tmp);
+}
+
+void peer_link_fail(peer_link *l, const char *reason) {
+    if (l->closing) return;
+    kv_log(KV_LOG_WARN, "peer %s: %s; closing the link", l->addr, reason);
+    send_error(l, reason);
+    peer_link_close(l, reason);
+}
+
+void peer_link_leave(peer_link *l, const char *reason) {
+    if (l->closing) return;
+    send_error(l, reason);
     peer_link_close(l, reason);
 }
 

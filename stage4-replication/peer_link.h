@@ -45,6 +45,8 @@ struct peer_link {
     kv_buf out;      /* frames not yet handed to libuv */
     kv_buf inflight; /* bytes owned by the uv_write in progress */
     int writing, reading, closing, paused;
+    int first_byte; /* of everything received, -1 before any: a hint when frames are bad */
+    int quiet;      /* close without the log line (the owner logged already) */
     uint64_t last_recv_ms; /* loop time of the last message received */
     uint64_t bytes_sent, bytes_received;
 };
@@ -71,6 +73,8 @@ void peer_link_trust(peer_link *l);
 void peer_link_close(peer_link *l, const char *why);
 /* Sends Error{reason} (best effort) and closes: the other end logs the reason. */
 void peer_link_fail(peer_link *l, const char *reason);
+/* The same for a normal end (shutdown, promotion): logged as information, not a warning. */
+void peer_link_leave(peer_link *l, const char *reason);
 
 /* Text a peer sent (a host in its Hello, an Error's reason, a history id)
  * before anyone checked who it is: control and non-ASCII bytes become '?',

@@ -53,6 +53,22 @@ static int parse_replicaof(repl *r, const char *spec) {
     return 0;
 }
 
+int repl_check_config(const server_config *cfg) {
+    repl probe; /* only its leader_host/leader_peer_port are filled */
+    if (cfg->replicaof && parse_replicaof(&probe, cfg->replicaof) != 0) return -1;
+    if (cfg->cluster_secret_file) {
+        kv_secret s = {0};
+        char err[256];
+        if (kv_secret_load(cfg->cluster_secret_file, "cluster secret file", KV_CLUSTER_SECRET_MIN_LEN, &s, err,
+                           sizeof err) != 0) {
+            kv_log(KV_LOG_ERROR, "%s", err);
+            return -1;
+        }
+        kv_secret_free(&s);
+    }
+    return 0;
+}
+
 int repl_init(server *srv, repl *r) {
     memset(r, 0, sizeof *r);
     r->srv = srv;

@@ -19,6 +19,7 @@
 #include "peer_link.h"
 
 typedef struct server server;
+typedef struct server_config server_config;
 typedef struct follower follower; /* leader.c: one follower this leader serves */
 
 typedef enum repl_role { ROLE_LEADER, ROLE_FOLLOWER } repl_role;
@@ -74,11 +75,15 @@ typedef struct repl {
     leader_link *link;            /* NULL between attempts */
     uint64_t next_attempt_ms;     /* loop time of the next connect attempt */
     uint64_t link_down_since_ms;
+    unsigned connect_failures;    /* in a row; only the first is logged */
     char leader_client_addr[64];  /* the leader's client address, for -READONLY */
     full_copy copy;               /* a full copy being received */
     int install_pending;          /* copy complete; install between syncs */
 } repl;
 
+/* Checks --replicaof and --cluster-secret-file before anything is read from
+ * disk, so that a typo does not cost a replay. Logs and returns -1 if bad. */
+int repl_check_config(const server_config *cfg);
 /* Reads the history, loads the secret, listens on the peer port and
  * (with --replicaof) starts following. Logs and returns -1 on failure. */
 int repl_init(server *srv, repl *r);

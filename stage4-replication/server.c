@@ -165,7 +165,7 @@ int server_init(server *srv, const server_config *cfg) {
         return -1;
     }
     srv->start_ms = uv_now(srv->loop);
-    if (check_protected_mode(cfg) != 0) return -1;
+    if (check_protected_mode(cfg) != 0 || repl_check_config(cfg) != 0) return -1;
     if (cfg->requirepass_file) {
         char err[256];
         if (kv_secret_load(cfg->requirepass_file, "password file", 1, &srv->requirepass, err, sizeof err) != 0) {

@@ -85,18 +85,26 @@ int wal_reader_open(wal_reader *r, const wal *w, uint64_t next) {
 
 /* Reads one chunk of the open segment (whole frames only) into out. */
 static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uint64_t last, uint64_t *count) {
-    unsigned char h[RECORD_HEADER_BYTES];
-    if (r->off + sizeof h > end || pread_all(r->fd, h, sizeof h, r->off) != 0) return -1;
-    size_t first = RECORD_HEADER_BYTES + be32(h);
+    /* One pread for the whole chunk (a caught-up follower's batch is one
+     * small chunk, so this is the common case); a first record longer than
+     * the chunk is then read on, alone. */
+    if (want < RECORD_HEADER_BYTES) want = RECORD_HEADER_BYTES;
+    if (want > end - r->off) want = (size_t)(end - r->off);
+    if (want < RECORD_HEADER_BYTES || kv_buf_reserve(out, want) != 0) return -1;
+    unsigned char *p = (unsigned char *)kv_buf_wptr(out);
+    if (pread_all(r->fd, p, want, r->off) != 0) return -1;
+    size_t first = RECORD_HEADER_BYTES + be32(p);
     if (first > RECORD_HEADER_BYTES + RECORD_MAX_PAYLOAD || r->off + first > end) {
         kv_log(KV_LOG_ERROR, "replication: record %" PRIu64 " runs past its segment's data", r->next);
         return -1;
     }
-    if (want < first) want = first; /* one record bigger than a chunk goes alone */
-    if (want > end - r->off) want = (size_t)(end - r->off);
-    if (kv_buf_reserve(out, want) != 0) return -1;
-    unsigned char *p = (unsigned char *)kv_buf_wptr(out);
-    if (pread_all(r->fd, p, want, r->off) != 0) return -1;
+    if (first > want) {
+        /* Growing the buffer may move it and drop uncommitted bytes: read the record again, whole. */
+        if (kv_buf_reserve(out, first) != 0) return -1;
+        p = (unsigned char *)kv_buf_wptr(out);
+        if (pread_all(r->fd, p, first, r->off) != 0) return -1;
+        want = first;
+    }
     /* LAB wal-read: count the whole frames in the chunk (u32 length + 8-byte header each), up to the last written index; commit only those */
     /* Keep whole frames: the chunk may end inside one. */
     size_t used = 0;

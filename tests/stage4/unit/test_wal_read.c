@@ -106,6 +106,7 @@ static void test_reads_from_any_index_across_segments(void **state) {
     assert_true(f->w.nsegs > 5); /* the log really spans segments */
     for (uint64_t from = 1; from <= 201; from += 7) read_all(f, from, 200, 100);
     read_all(f, 1, 200, 1 << 20); /* one big batch */
+    read_all(f, 1, 200, 9);       /* batches smaller than a record: each goes alone */
     read_all(f, 201, 200, 100);   /* at the end: nothing, no error */
 }
 
