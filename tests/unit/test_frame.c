@@ -469,10 +469,10 @@ static void test_undecodable_payload(void **state) {
 
 static void test_unknown_message_type(void **state) {
     (void)state;
-    /* Field 16 (reserved for stage 5's Raft messages), varint 1. */
-    const unsigned char raft[7] = {0, 0, 0, 3, 0x80, 0x01, 0x01};
-    assert_decode_error(KV_FRAME_MAX_DEFAULT, raft, sizeof raft, KV_FRAME_EUNKNOWN,
-                        "unknown peer message type (field 16) in a frame of 3 bytes");
+    /* Field 20 (reserved for later stages' messages), varint 1. */
+    const unsigned char later[7] = {0, 0, 0, 3, 0xa0, 0x01, 0x01};
+    assert_decode_error(KV_FRAME_MAX_DEFAULT, later, sizeof later, KV_FRAME_EUNKNOWN,
+                        "unknown peer message type (field 20) in a frame of 3 bytes");
     /* Field 12, an empty length-delimited value. */
     const unsigned char twelve[6] = {0, 0, 0, 2, 0x62, 0x00};
     assert_decode_error(KV_FRAME_MAX_DEFAULT, twelve, sizeof twelve, KV_FRAME_EUNKNOWN,
