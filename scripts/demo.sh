@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo `make demo` runs: starts each stage that exists, drives it by hand
 # the way the README shows, and stops it cleanly. Stage 1 is here; stages 2-6
-# are scripts/demo-stageN.sh (stage 4: a leader, a follower, a promotion).
+# are scripts/demo-stageN.sh (stage 4: a leader, a follower, a promotion;
+# stage 5: a Raft failover).
 # Argument: the bin directory.
 set -euo pipefail
 BIN=${1:-build/bin}

@@ -38,7 +38,8 @@ directory, and the documented ports are replaced by free ports, in commands
 and in expected output alike: the client ports 7001-7099 and stage 4's peer
 ports 17001-17099, each the same free port everywhere in its session
 (servers started without --port or --peer-port get the replacement of
-their default port). A server
+their default port; a stage 5 node started with --id N --cluster SPEC
+listens on the ports of SPEC's entry N). A server
 started with `&`, or alone on its line without it (as if in another
 terminal), runs in the background with its log kept for doc-check-log
 blocks; the check first waits for its port to be free, then for it to accept
@@ -336,6 +337,9 @@ class Session:
         m = re.match(r"(?:\./)?build/bin/stage(\d)-[\w-]+$", words[0])
         if not m or "--help" in words or "--version" in words:
             return None
+        member = cluster_member(words)
+        if member:
+            return member[0]
         for i, w in enumerate(words):
             if w == "--port" and i + 1 < len(words) and words[i + 1].isdigit():
                 return int(words[i + 1])
@@ -344,7 +348,11 @@ class Session:
         return self.ports[7000 + int(m.group(1))]
 
     def peer_port(self, words):
-        """[the peer port] a stage 4 server's command will listen on, or []."""
+        """[the peer port] a stage 4 server's command will listen on (or a
+        stage 5 member's, from --cluster), or []."""
+        member = cluster_member(words)
+        if member:
+            return [member[1]] if member[1] else []
         if not re.match(r"(?:\./)?build/bin/stage4-", words[0]):
             return []
         for i, w in enumerate(words):
@@ -481,6 +489,33 @@ class Session:
         self.bash.wait()
         os.close(self.master)
         return failures
+
+
+def flag_value(words, flag):
+    """The value of --flag V or --flag=V among words, or None."""
+    for i, w in enumerate(words):
+        if w == flag and i + 1 < len(words):
+            return words[i + 1]
+        if w.startswith(flag + "="):
+            return w.split("=", 1)[1]
+    return None
+
+
+def cluster_member(words):
+    """(client port, peer port) of a stage 5 server started with --id N
+    --cluster N=HOST:CPORT:PPORT,...: its own entry gives its ports. None
+    for any other command."""
+    if not re.match(r"(?:\./)?build/bin/stage5-", words[0]):
+        return None
+    ident, spec = flag_value(words, "--id"), flag_value(words, "--cluster")
+    if ident is None or spec is None:
+        return None
+    for entry in spec.split(","):
+        name, _, addr = entry.partition("=")
+        parts = addr.rsplit(":", 2)
+        if name == ident and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return int(parts[1]), int(parts[2])
+    return None
 
 
 def logical_lines(lines):

@@ -3,7 +3,7 @@
 # (a command's, an nc session's, a kvcli session's, a log's), on a failing
 # command and on a server that does not start; unmarked blocks do not run;
 # servers it started are gone afterwards. Stage 4's client and peer ports
-# are each mapped to one free port throughout a session, and a subsection
+# (and a stage 5 member's, named by its --cluster entry) are each mapped to one free port throughout a session, and a subsection
 # marked as continuing the one above shares its session.
 import os
 import re
@@ -219,6 +219,20 @@ class DocCheck(unittest.TestCase):
         # Each server's log is read in order: the follower line is already matched.
         self.assertFails(GOOD4.replace("continuing from index 1 ...\n", "continuing from index 1 ...\n"
                                        "... INFO  replication: follower, peer port ...\n"), "not logged")
+
+    def test_stage5_member_ports_come_from_its_cluster_entry(self):
+        # Three stage 5 nodes share one --cluster string: each listens on the
+        # ports of its own entry, not on the stage's default port.
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("doc_check", CHECKER)
+        dc = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(dc)
+        c = "1=127.0.0.1:7005:17005,2=127.0.0.1:7015:17015,3=127.0.0.1:7025:17025"
+        self.assertEqual(dc.cluster_member(["build/bin/stage5-raft", "--id", "2", "--cluster", c]), (7015, 17015))
+        self.assertEqual(dc.cluster_member(["build/bin/stage5-raft", "--id=3", "--cluster=" + c]), (7025, 17025))
+        self.assertIsNone(dc.cluster_member(["build/bin/stage5-raft", "--data-dir", "d"]))  # one-node: default port
+        self.assertIsNone(dc.cluster_member(["build/bin/stage4-replication", "--id", "2", "--cluster", c]))
+        self.assertIsNone(dc.cluster_member(["build/bin/stage5-raft", "--id", "4", "--cluster", c]))
 
 
 if __name__ == "__main__":
