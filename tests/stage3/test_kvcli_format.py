@@ -127,7 +127,9 @@ class Formatting(unittest.TestCase):
     def setUp(self):
         self.srv = CannedServer()
         self.addCleanup(self.srv.close)
-        self.p = ["-p", str(self.srv.port)]
+        # A generous read timeout: on a loaded machine, or under valgrind,
+        # kvcli's default 5 s can pass before the canned reply is read.
+        self.p = ["-p", str(self.srv.port), "--timeout", "30000"]
 
     def tty(self, *cmd):
         return run_on_tty(self.p + list(cmd))
