@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,9 +60,14 @@ static int spawn(server_proc *sp) {
     int argc = 9;
     for (char *tok = strtok(extra, " "); tok && argc < 39; tok = strtok(NULL, " ")) argv[argc++] = tok;
     argv[argc] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
+        /* A test that dies (a failed assertion, a ctest timeout) must not
+         * leave its server running: the server gets SIGTERM with it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(1);
         int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);

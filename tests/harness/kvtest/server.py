@@ -30,6 +30,22 @@ def run_binary(args, binary=None, timeout=20.0, stdin=None):
     return p
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies (a ctest
+    timeout kills it without running its cleanups), so no server outlives
+    its test. The signal follows the thread that started the server: start
+    servers from the test's main thread, as every suite does."""
+    import ctypes
+    import signal as _signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(_signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     """One server process on a free loopback port, output in a log file.
 
@@ -89,7 +105,8 @@ class Server:
             logf.write(b"=== kvtest: starting %s\n" % " ".join(self.command_line()).encode())
             logf.flush()
             self.proc = subprocess.Popen(self.command_line(), stdout=logf, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=sanitizer_env(self.env))
+                                         stdin=subprocess.DEVNULL, env=sanitizer_env(self.env),
+                                         preexec_fn=_die_with_parent)
         finally:
             logf.close()
         self.returncode = None
