@@ -15,6 +15,8 @@ STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication st
 help:
 	@echo "make demo          install deps, build, run the demo"
 	@echo "make test          install deps, build, run every stage's suite with ASan+UBSan, then under valgrind"
+	@echo "make build         the test build (ASan+UBSan) in build/"
+	@echo "make release       the optimised build in build-release/ (benchmarks)"
 	@echo "make valgrind      only the valgrind half of make test"
 	@echo "make test-stageN   run one stage's suite (N = 1..6)"
 	@echo "make diff-stageN   show what stage N changed against stage N-1 (its LESSON first)"
