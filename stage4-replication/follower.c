@@ -12,7 +12,6 @@
 #include "replication.h"
 #include "server.h"
 
-#define PEER_PROTOCOL_VERSION 1
 /* After a failed attempt or a dropped link, wait this long before the next. */
 #define RECONNECT_DELAY_MS 1000
 
@@ -24,17 +23,7 @@ static void fail(leader_link *ll, const char *reason) {
 }
 
 static void send_hello(leader_link *ll) {
-    repl *r = ll->repl;
-    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
-    Kv__Hello h = KV__HELLO__INIT;
-    h.client_host = r->self_host;
-    h.client_port = (uint32_t)r->self_port;
-    h.role = KV__PEER_ROLE__FOLLOWER;
-    h.version = PEER_PROTOCOL_VERSION;
-    h.challenge = r->secret.len > 0;
-    m.msg_case = KV__PEER_MESSAGE__MSG_HELLO;
-    m.hello = &h;
-    peer_link_send(&ll->link, &m);
+    repl_send_hello(ll->repl, &ll->link); /* a follower: only followers dial a leader */
     ll->state = LINK_HELLO;
 }
 
@@ -43,7 +32,7 @@ static void send_sync_request(leader_link *ll) {
     Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
     Kv__SyncRequest s = KV__SYNC_REQUEST__INIT;
     s.history_id = r->hist.id;
-    s.last_index = r->srv->wal.next_index - 1;
+    s.last_index = repl_last_index(r);
     m.msg_case = KV__PEER_MESSAGE__MSG_SYNC_REQUEST;
     m.sync_request = &s;
     peer_link_send(&ll->link, &m);
@@ -86,29 +75,11 @@ static int on_auth(leader_link *ll, const Kv__PeerMessage *m) {
     repl *r = ll->repl;
     if (m->msg_case == KV__PEER_MESSAGE__MSG_CHALLENGE) {
         /* Answer the leader's nonce, and send ours. */
-        unsigned char mac[KV_AUTH_MAC_LEN];
-        char me[80];
-        snprintf(me, sizeof me, "%s:%d", r->self_host, r->self_port);
-        const ProtobufCBinaryData *nonce = &m->challenge->nonce;
-        if (kv_auth_respond(&r->secret, nonce->data, nonce->len, "follower", me, mac) != 0 ||
-            kv_auth_nonce(ll->nonce) != 0) {
+        if (kv_auth_nonce(ll->nonce) != 0 || repl_answer_challenge(r, &ll->link, "follower", &m->challenge->nonce) != 0) {
             fail(ll, "malformed challenge");
             return 1;
         }
-        Kv__PeerMessage out = KV__PEER_MESSAGE__INIT;
-        Kv__ChallengeResponse resp = KV__CHALLENGE_RESPONSE__INIT;
-        resp.mac.data = mac;
-        resp.mac.len = sizeof mac;
-        out.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE_RESPONSE;
-        out.challenge_response = &resp;
-        peer_link_send(&ll->link, &out);
-        Kv__PeerMessage ch = KV__PEER_MESSAGE__INIT;
-        Kv__Challenge c = KV__CHALLENGE__INIT;
-        c.nonce.data = ll->nonce;
-        c.nonce.len = sizeof ll->nonce;
-        ch.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE;
-        ch.challenge = &c;
-        peer_link_send(&ll->link, &ch);
+        repl_send_challenge(&ll->link, ll->nonce);
         return 0;
     }
     if (m->msg_case == KV__PEER_MESSAGE__MSG_CHALLENGE_RESPONSE) {
@@ -128,7 +99,7 @@ static int on_auth(leader_link *ll, const Kv__PeerMessage *m) {
 /* The leader continues our log from index: adopt its history. */
 static int on_stream_from(leader_link *ll, const Kv__StreamFrom *s) {
     repl *r = ll->repl;
-    uint64_t last = r->srv->wal.next_index - 1;
+    uint64_t last = repl_last_index(r);
     if (s->index != last || strlen(s->history_id) != HISTORY_ID_LEN) {
         char why[128];
         snprintf(why, sizeof why, "StreamFrom index %" PRIu64 " but this log ends at %" PRIu64, s->index, last);

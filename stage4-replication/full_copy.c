@@ -104,7 +104,7 @@ static int remove_log_dir(const char *dir) {
 static int fsync_path(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int r = fsync(fd);
+    int r = wal_fsync_dir(fd);
     close(fd);
     return r;
 }

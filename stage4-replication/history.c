@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "peer_auth.h"
+#include "wal_files.h"
 
 static int valid_id(const char *s) {
     if (s[0] == '\0') return 1;
@@ -45,19 +46,6 @@ int history_load(const char *wal_dir, history *h) {
     return 0;
 }
 
-static int write_all_and_sync(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return fsync(fd);
-}
-
 int history_save(const char *wal_dir, const history *h) {
     char tmp[4096], path[4096], text[160];
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", wal_dir, HISTORY_FILE);
@@ -65,11 +53,11 @@ int history_save(const char *wal_dir, const history *h) {
     int n = snprintf(text, sizeof text, "id %s\nprev %s\nprev_end %" PRIu64 "\n", h->id[0] ? h->id : "-",
                      h->prev_id[0] ? h->prev_id : "-", h->prev_end);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int ok = fd >= 0 && write_all_and_sync(fd, text, (size_t)n) == 0;
+    int ok = fd >= 0 && wal_pwrite_all(fd, text, (size_t)n, 0) == 0 && fsync(fd) == 0;
     if (fd >= 0) close(fd);
     ok = ok && rename(tmp, path) == 0;
     int dfd = ok ? open(wal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    ok = ok && dfd >= 0 && fsync(dfd) == 0;
+    ok = ok && dfd >= 0 && wal_fsync_dir(dfd) == 0;
     if (dfd >= 0) close(dfd);
     if (!ok) {
         kv_log(KV_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));

@@ -24,7 +24,6 @@
 #define RECORDS_BATCH (256 * 1024)
 /* One FullCopyChunk carries about this many bytes of keys and values. */
 #define COPY_CHUNK (512 * 1024)
-#define PEER_PROTOCOL_VERSION 1
 
 static const peer_link_ops follower_ops;
 
@@ -39,31 +38,6 @@ const char *follower_state_name(follower_state s) {
     return "?";
 }
 
-static uint64_t last_index(const repl *r) { return r->srv->wal.next_index - 1; }
-
-static void send_hello(follower *f) {
-    repl *r = f->r;
-    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
-    Kv__Hello h = KV__HELLO__INIT;
-    h.client_host = r->self_host;
-    h.client_port = (uint32_t)r->self_port;
-    h.role = r->role == ROLE_LEADER ? KV__PEER_ROLE__LEADER : KV__PEER_ROLE__FOLLOWER;
-    h.version = PEER_PROTOCOL_VERSION;
-    h.challenge = r->secret.len > 0;
-    m.msg_case = KV__PEER_MESSAGE__MSG_HELLO;
-    m.hello = &h;
-    peer_link_send(&f->link, &m);
-}
-
-static void send_challenge(follower *f) {
-    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
-    Kv__Challenge c = KV__CHALLENGE__INIT;
-    c.nonce.data = f->nonce;
-    c.nonce.len = sizeof f->nonce;
-    m.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE;
-    m.challenge = &c;
-    peer_link_send(&f->link, &m);
-}
 
 static void refuse(follower *f, const char *reason) {
     f->r->stats.refused_peers++;
@@ -80,7 +54,7 @@ static int on_hello(follower *f, const Kv__Hello *h) {
     }
     snprintf(f->id, sizeof f->id, "%.40s:%u", h->client_host, h->client_port);
     peer_text_clean(f->id);
-    send_hello(f);
+    repl_send_hello(r, &f->link);
     if (r->secret.len == 0) {
         if (h->challenge) {
             refuse(f, "this leader has no cluster secret, and the follower requires one");
@@ -94,7 +68,7 @@ static int on_hello(follower *f, const Kv__Hello *h) {
         refuse(f, "no randomness for a challenge");
         return 1;
     }
-    send_challenge(f);
+    repl_send_challenge(&f->link, f->nonce);
     f->state = FOLLOWER_AUTH;
     return 0;
 }
@@ -113,21 +87,10 @@ static int on_auth(follower *f, const Kv__PeerMessage *m) {
         return 0;
     }
     if (m->msg_case == KV__PEER_MESSAGE__MSG_CHALLENGE && f->proved) {
-        Kv__PeerMessage out = KV__PEER_MESSAGE__INIT;
-        Kv__ChallengeResponse resp = KV__CHALLENGE_RESPONSE__INIT;
-        unsigned char mac[KV_AUTH_MAC_LEN];
-        const ProtobufCBinaryData *nonce = &m->challenge->nonce;
-        char me[80];
-        snprintf(me, sizeof me, "%s:%d", r->self_host, r->self_port);
-        if (kv_auth_respond(&r->secret, nonce->data, nonce->len, "leader", me, mac) != 0) {
+        if (repl_answer_challenge(r, &f->link, "leader", &m->challenge->nonce) != 0) {
             refuse(f, "malformed challenge");
             return 1;
         }
-        resp.mac.data = mac;
-        resp.mac.len = sizeof mac;
-        out.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE_RESPONSE;
-        out.challenge_response = &resp;
-        peer_link_send(&f->link, &out);
         peer_link_trust(&f->link);
         f->state = FOLLOWER_SYNC;
         return 0;
@@ -313,7 +276,7 @@ static int on_sync_request(follower *f, const Kv__SyncRequest *s) {
         refuse(f, why);
         return 1;
     }
-    uint64_t mine = last_index(r);
+    uint64_t mine = repl_last_index(r);
     if (history_is_prefix(&r->hist, mine, s->history_id, s->last_index) && s->last_index >= w->base_index) {
         if (wal_reader_open(&f->reader, w, s->last_index + 1) != 0) {
             peer_link_fail(&f->link, "cannot read the log from the follower's index");
@@ -508,7 +471,7 @@ void leader_note_ack(repl *r, follower *f) {
     if (lo < r->written_count) {
         f->lag_known = 1;
         f->lag_since_ms = r->written_at[(r->written_head + lo) % LAG_SAMPLES].ms;
-    } else if (f->acked < last_index(r) && r->written_count > 0) {
+    } else if (f->acked < repl_last_index(r) && r->written_count > 0) {
         /* Behind the oldest sample: at least that old (a lower bound). */
         f->lag_known = 1;
         f->lag_since_ms = r->written_at[r->written_head].ms;
@@ -518,11 +481,11 @@ void leader_note_ack(repl *r, follower *f) {
 }
 
 uint64_t leader_lag_records(const repl *r, const follower *f) {
-    uint64_t last = last_index(r);
+    uint64_t last = repl_last_index(r);
     return f->acked >= last ? 0 : last - f->acked;
 }
 
 uint64_t leader_lag_ms(const repl *r, const follower *f, uint64_t now_ms) {
-    if (f->acked >= last_index(r) || !f->lag_known) return 0;
+    if (f->acked >= repl_last_index(r) || !f->lag_known) return 0;
     return now_ms - f->lag_since_ms;
 }

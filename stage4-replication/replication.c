@@ -16,16 +16,54 @@
 
 const char *repl_role_name(repl_role role) { return role == ROLE_LEADER ? "leader" : "follower"; }
 
-static uint64_t last_index(const repl *r) { return r->srv->wal.next_index - 1; }
+uint64_t repl_last_index(const repl *r) { return r->srv->wal.next_index - 1; }
+
+void repl_send_hello(const repl *r, peer_link *l) {
+    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
+    Kv__Hello h = KV__HELLO__INIT;
+    h.client_host = (char *)r->self_host;
+    h.client_port = (uint32_t)r->self_port;
+    h.role = r->role == ROLE_LEADER ? KV__PEER_ROLE__LEADER : KV__PEER_ROLE__FOLLOWER;
+    h.version = PEER_PROTOCOL_VERSION;
+    h.challenge = r->secret.len > 0;
+    m.msg_case = KV__PEER_MESSAGE__MSG_HELLO;
+    m.hello = &h;
+    peer_link_send(l, &m);
+}
+
+void repl_send_challenge(peer_link *l, const unsigned char nonce[KV_AUTH_NONCE_LEN]) {
+    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
+    Kv__Challenge c = KV__CHALLENGE__INIT;
+    c.nonce.data = (uint8_t *)nonce;
+    c.nonce.len = KV_AUTH_NONCE_LEN;
+    m.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE;
+    m.challenge = &c;
+    peer_link_send(l, &m);
+}
+
+int repl_answer_challenge(const repl *r, peer_link *l, const char *role, const ProtobufCBinaryData *nonce) {
+    unsigned char mac[KV_AUTH_MAC_LEN];
+    char me[80];
+    snprintf(me, sizeof me, "%s:%d", r->self_host, r->self_port); /* the id our Hello claimed */
+    if (kv_auth_respond(&r->secret, nonce->data, nonce->len, role, me, mac) != 0) return -1;
+    Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
+    Kv__ChallengeResponse resp = KV__CHALLENGE_RESPONSE__INIT;
+    resp.mac.data = mac;
+    resp.mac.len = sizeof mac;
+    m.msg_case = KV__PEER_MESSAGE__MSG_CHALLENGE_RESPONSE;
+    m.challenge_response = &resp;
+    peer_link_send(l, &m);
+    return 0;
+}
 
 /* A leader's log starts a new history: see history.h for why. */
 static int begin_history(repl *r) {
-    if (history_begin_new(&r->hist, last_index(r)) != 0 || history_save(r->srv->wal.dir, &r->hist) != 0) {
+    if (history_begin_new(&r->hist, repl_last_index(r)) != 0 || history_save(r->srv->wal.dir, &r->hist) != 0) {
         kv_log(KV_LOG_ERROR, "replication: cannot start a new history");
         return -1;
     }
     kv_log(KV_LOG_INFO, "replication: history %s begins after index %" PRIu64 " (previous: %s)", r->hist.id,
-           last_index(r), r->hist.prev_id[0] ? r->hist.prev_id : "none");
+           repl_last_index(r), r->hist.prev_id[0] ? r->hist.prev_id : "none");
     return 0;
 }
 
@@ -123,7 +161,7 @@ int repl_promote(repl *r) {
     r->leader_host[0] = '\0';
     r->leader_client_addr[0] = '\0';
     if (begin_history(r) != 0) return -1;
-    kv_log(KV_LOG_INFO, "replication: promoted to leader at index %" PRIu64, last_index(r));
+    kv_log(KV_LOG_INFO, "replication: promoted to leader at index %" PRIu64, repl_last_index(r));
     return 0;
 }
 

@@ -114,4 +114,15 @@ void repl_between_syncs(repl *r);
 
 const char *repl_role_name(repl_role role);
 
+/* The peer protocol's version, sent in every Hello. */
+#define PEER_PROTOCOL_VERSION 1
+/* Highest index in this node's log (appended, whether or not written yet). */
+uint64_t repl_last_index(const repl *r);
+/* The handshake messages both ends send (leader.c, follower.c). */
+void repl_send_hello(const repl *r, peer_link *l);
+void repl_send_challenge(peer_link *l, const unsigned char nonce[KV_AUTH_NONCE_LEN]);
+/* Answers nonce as a node of `role` that holds r's secret. Returns 0, or -1
+ * when the nonce is malformed (nothing sent). */
+int repl_answer_challenge(const repl *r, peer_link *l, const char *role, const ProtobufCBinaryData *nonce);
+
 #endif
