@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "digest.h"
 #include "durability.h"
+#include "follower_read.h"
 #include "info.h"
 #include "info_sections.h"
 #include "node.h"
@@ -262,6 +263,15 @@ void commands_execute(conn *c, const kv_slice *argv, size_t argc) {
         reply_error(&c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
         return;
     }
+    if ((cmd->flags & CMD_READ) && !node_is_leader(n)) {
+        follower_read_verdict v = follower_read_check(n, uv_now(c->srv->loop));
+        if (v == FOLLOWER_READ_OK) {
+            n->stats.reads_follower++;
+            cmd->fn(c, argv, argc);
+            return;
+        }
+        if (v != FOLLOWER_READ_OFF) n->stats.reads_refused++;
+    }
     if ((cmd->flags & (CMD_WRITE | CMD_READ)) && !node_is_leader(n)) {
         char err[160];
         node_notleader_text(n, err, sizeof err);
@@ -272,5 +282,6 @@ void commands_execute(conn *c, const kv_slice *argv, size_t argc) {
         node_read_begin(n, c, argv, argc); /* runs cmd once the read point is applied */
         return;
     }
+    if (cmd->flags & CMD_READ) n->stats.reads_leader++;
     cmd->fn(c, argv, argc);
 }

@@ -22,6 +22,7 @@ typedef struct server_config {
     long long election_timeout_ms;    /* base election timeout (randomized up to twice it) */
     long long heartbeat_ms;           /* the tick: a leader's heartbeat interval */
     long long write_timeout_ms;       /* -TRYAGAIN for a write not committed by then */
+    long long follower_read_staleness_ms; /* a follower answers reads within this bound; 0: off */
 } server_config;
 
 #endif

@@ -48,6 +48,13 @@ static int render_raft(const server *srv, kv_buf *out) {
                      (unsigned long long)n->stats.msgs_sent, (unsigned long long)n->stats.msgs_received,
                      (unsigned long long)n->stats.msgs_dropped, (unsigned long long)n->stats.bad_messages,
                      (unsigned long long)n->stats.elections_won, (unsigned long long)n->stats.truncations);
+    r |= append_line(out,
+                     "raft_follower_read_staleness_ms:%llu\r\nraft_reads_leader:%llu\r\n"
+                     "raft_reads_follower:%llu\r\nraft_reads_follower_refused:%llu\r\n"
+                     "raft_leader_commit_seen:%llu\r\n",
+                     (unsigned long long)n->follower_read_staleness_ms, (unsigned long long)n->stats.reads_leader,
+                     (unsigned long long)n->stats.reads_follower, (unsigned long long)n->stats.reads_refused,
+                     (unsigned long long)raft_leader_commit(rf));
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];

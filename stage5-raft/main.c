@@ -68,6 +68,10 @@ int main(int argc, char **argv) {
         {"write-timeout-ms", FLAG_INT, &cfg.write_timeout_ms,
          "answer -TRYAGAIN to a write or read not done by then, e.g. without a quorum (default 5000)", 1, 3600000,
          NULL, "MS"},
+        {"follower-read-staleness-ms", FLAG_INT, &cfg.follower_read_staleness_ms,
+         "a follower answers GET/EXISTS/DBSIZE itself if it heard from the leader within this many ms and has "
+         "applied what the leader had committed; 0: every read goes to the leader, linearizable (default 0)",
+         0, 3600000, NULL, "MS"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},
     };

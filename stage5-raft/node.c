@@ -482,6 +482,7 @@ int node_init(server *srv, node *n) {
     }
     n->heartbeat_ms = (uint64_t)cfg->heartbeat_ms;
     n->write_timeout_ms = (uint64_t)cfg->write_timeout_ms;
+    n->follower_read_staleness_ms = (uint64_t)cfg->follower_read_staleness_ms;
     raft_id ids[RAFT_MAX_NODES];
     for (unsigned i = 0; i < n->nmembers; i++) ids[i] = n->members[i].id;
     struct raft_config rc;

@@ -69,6 +69,9 @@ typedef struct pending {
 typedef struct node_stats {
     uint64_t msgs_sent, msgs_received, msgs_dropped, bad_messages;
     uint64_t elections_won, truncations;
+    uint64_t reads_leader;   /* served on the leader after a ReadIndex round */
+    uint64_t reads_follower; /* served here as a follower (follower_read.h) */
+    uint64_t reads_refused;  /* a follower read refused: stale, behind or no leader */
 } node_stats;
 
 typedef struct node {
@@ -79,6 +82,7 @@ typedef struct node {
     unsigned nmembers;
     uint64_t heartbeat_ms;
     uint64_t write_timeout_ms;
+    uint64_t follower_read_staleness_ms; /* 0: reads only on the leader */
     uv_timer_t tick;
     uv_idle_t kick;             /* runs the Ready loop soon after a command touched the core */
     int ticking;

@@ -24,6 +24,7 @@ int raft_codec_encode(const struct raft_msg *m, Kv__RaftMessage *pm, void **scra
     pm->conflict_term = m->conflict_term;
     pm->conflict_index = m->conflict_index;
     pm->read_seq = m->read_seq;
+    pm->leader_commit = m->leader_commit;
     if (m->n_entries == 0) return 0;
     size_t n = m->n_entries;
     char *mem = malloc(n * (sizeof(Kv__RaftEntry *) + sizeof(Kv__RaftEntry)));
@@ -65,6 +66,7 @@ int raft_codec_decode(const Kv__RaftMessage *pm, struct raft_msg *m) {
     m->conflict_term = pm->conflict_term;
     m->conflict_index = pm->conflict_index;
     m->read_seq = pm->read_seq;
+    m->leader_commit = pm->leader_commit;
     if (pm->n_entries == 0) return 0;
     m->entries = calloc(pm->n_entries, sizeof *m->entries);
     if (!m->entries) return -1;

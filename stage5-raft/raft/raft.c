@@ -150,6 +150,7 @@ void raft_become_follower(struct raft *r, raft_term term, raft_id leader) {
         read_index_drop_all(r);
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->leader_commit = 0;
     r->elapsed = 0;
     election_reset_timeout(r);
 }
@@ -279,6 +280,10 @@ raft_term raft_current_term(const struct raft *r) { return r->term; }
 raft_id raft_voted_for(const struct raft *r) { return r->vote; }
 raft_id raft_leader(const struct raft *r) { return r->leader; }
 raft_index raft_commit_index(const struct raft *r) { return r->commit; }
+raft_index raft_leader_commit(const struct raft *r) {
+    return r->role == RAFT_LEADER ? r->commit : r->leader_commit;
+}
+
 unsigned raft_ticks_since_leader(const struct raft *r) {
     return r->role == RAFT_LEADER ? 0 : r->since_leader;
 }

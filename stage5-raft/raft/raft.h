@@ -128,6 +128,10 @@ struct raft_msg {
     raft_index prev_index;
     raft_term prev_term;
     raft_index commit; /* APPEND, HEARTBEAT */
+    /* HEARTBEAT: the leader's own commit index. `commit` above is capped at
+     * what the follower is known to hold (it may adopt only that); this one
+     * is what a bounded-staleness follower read must have applied. */
+    raft_index leader_commit;
     struct raft_entry *entries;
     size_t n_entries;
 
@@ -224,6 +228,9 @@ raft_id raft_leader(const struct raft *r);
  * raft_commit_index, what a bounded-staleness follower read needs. */
 unsigned raft_ticks_since_leader(const struct raft *r);
 raft_index raft_commit_index(const struct raft *r);
+/* The highest commit index the current leader has announced to this node
+ * in this term (0 until it has); the leader's own commit on the leader. */
+raft_index raft_leader_commit(const struct raft *r);
 raft_index raft_applied_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 raft_index raft_first_index(const struct raft *r);

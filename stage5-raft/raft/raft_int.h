@@ -104,6 +104,7 @@ struct raft {
 
     unsigned elapsed, hb_elapsed, rand_timeout;
     unsigned since_leader; /* ticks since the leader was last heard */
+    raft_index leader_commit; /* follower: the highest commit the leader announced this term */
     uint32_t granted, rejected; /* bitmaps by slot */
 
     struct raft_progress pr[RAFT_MAX_NODES];

@@ -67,7 +67,7 @@ void replication_send_heartbeats(struct raft *r) {
             continue;
         raft_index c = r->pr[i].match < r->commit ? r->pr[i].match : r->commit;
         struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .to = r->cfg.peers[i], .commit = c,
-                             .read_seq = r->read_seq};
+                             .leader_commit = r->commit, .read_seq = r->read_seq};
         raft_send(r, &m);
     }
     r->read_seq_sent = r->read_seq;
@@ -213,16 +213,20 @@ void replication_reject(struct raft *r, const struct raft_msg *m) {
     raft_send(r, &resp);
 }
 
-static void follow(struct raft *r, raft_id leader) {
+static void follow(struct raft *r, raft_id leader, raft_index leader_commit) {
     if (r->role != RAFT_FOLLOWER)
         raft_become_follower(r, r->term, leader);
+    if (r->leader != leader)
+        r->leader_commit = 0; /* announced by someone else, or before we knew a leader */
+    if (leader_commit > r->leader_commit)
+        r->leader_commit = leader_commit;
     r->leader = leader;
     r->elapsed = 0;
     r->since_leader = 0;
 }
 
 void replication_on_append(struct raft *r, const struct raft_msg *m) {
-    follow(r, m->from);
+    follow(r, m->from, m->commit); /* an append carries the leader's own commit */
     if (m->prev_index < r->commit) {
         /* Old news: our committed prefix already covers prev_index. */
         hold_ack(r, m->from, r->commit);
@@ -312,7 +316,7 @@ void replication_on_append_resp(struct raft *r, const struct raft_msg *m) {
 }
 
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m) {
-    follow(r, m->from);
+    follow(r, m->from, m->leader_commit);
     raft_index c = m->commit;
     if (c > log_last_index(&r->log))
         c = log_last_index(&r->log);

@@ -186,6 +186,36 @@ static void test_follower_ack_held_until_persisted(void **state) {
     raft_free(r);
 }
 
+/* A follower learns the leader's own commit index even when it may not
+ * adopt it (it lacks the entries): that is what a bounded-staleness read
+ * must have applied. A new leader's announcements start again from zero. */
+static void test_leader_commit_announced(void **state) {
+    (void)state;
+    struct raft *r = node(2, 3);
+    struct raft_entry log[] = {{.index = 1, .term = 1, .type = RAFT_ENTRY_NOOP}};
+    assert_int_equal(raft_restore(r, 1, 0, log, 1), RAFT_OK);
+    assert_int_equal(raft_leader_commit(r), 0);
+    struct raft_msg hb = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1, .commit = 1,
+                          .leader_commit = 9};
+    assert_int_equal(raft_step(r, &hb), RAFT_OK);
+    assert_int_equal(raft_commit_index(r), 1); /* capped at what it holds */
+    assert_int_equal(raft_leader_commit(r), 9);
+    hb.leader_commit = 5; /* reordered: never goes back */
+    assert_int_equal(raft_step(r, &hb), RAFT_OK);
+    assert_int_equal(raft_leader_commit(r), 9);
+    struct raft_msg ap = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .prev_index = 1,
+                          .prev_term = 1, .commit = 11};
+    assert_int_equal(raft_step(r, &ap), RAFT_OK);
+    assert_int_equal(raft_leader_commit(r), 11);
+    hb.from = 3;
+    hb.term = 2;
+    hb.leader_commit = 4;
+    assert_int_equal(raft_step(r, &hb), RAFT_OK);
+    assert_int_equal(raft_leader(r), 3);
+    assert_int_equal(raft_leader_commit(r), 4);
+    raft_free(r);
+}
+
 /* A conflicting entry from a newer leader truncates the suffix; a late
  * durability notice for the replaced entry is ignored. */
 static void test_truncate_and_stale_persist(void **state) {
@@ -374,6 +404,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_vote_refused_to_stale_log),
         cmocka_unit_test(test_follower_ack_held_until_persisted),
         cmocka_unit_test(test_truncate_and_stale_persist),
+        cmocka_unit_test(test_leader_commit_announced),
         cmocka_unit_test(test_append_rejected_with_hint),
         cmocka_unit_test(test_leader_writes_in_parallel),
         cmocka_unit_test(test_lease_ignores_disruptive_vote),
