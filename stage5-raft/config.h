@@ -17,6 +17,7 @@ typedef struct server_config {
     long long idle_timeout;     /* seconds without progress before a client is closed; 0: never */
     size_t max_output_bytes;    /* close a client whose unsent replies exceed this */
     const char *requirepass_file;    /* clients must AUTH with this password */
+    const char *cluster_secret_file; /* peers prove they hold this secret to each other */
     long long id;                     /* this node's id in cluster */
     const char *cluster;              /* "1=HOST:CLIENTPORT:PEERPORT,..."; built from --bind/--port when absent */
     long long election_timeout_ms;    /* base election timeout (randomized up to twice it) */

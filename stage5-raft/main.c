@@ -72,6 +72,10 @@ int main(int argc, char **argv) {
          "a follower answers GET/EXISTS/DBSIZE itself if it heard from the leader within this many ms and has "
          "applied what the leader had committed; 0: every read goes to the leader, linearizable (default 0)",
          0, 3600000, NULL, "MS"},
+        {"cluster-secret-file", FLAG_STRING, &cfg.cluster_secret_file,
+         "every node proves it holds the secret in this file (mode 600, at least 16 bytes) before Raft messages "
+         "cross; required when the peer address is not loopback",
+         0, 0, NULL, "FILE"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},
     };

@@ -480,6 +480,22 @@ int node_init(server *srv, node *n) {
         kv_log(KV_LOG_ERROR, "--id %lld is not a member of --cluster %s", cfg->id, cfg->cluster);
         return -1;
     }
+    /* Protected mode for the peer port: whoever reaches it could join the
+     * cluster and read every write, so off loopback it needs a secret. */
+    const node_addr *me = node_member(n, n->self);
+    if (me->peer_port && !server_is_loopback(me->host) && !cfg->cluster_secret_file) {
+        kv_log(KV_LOG_ERROR,
+               "refusing to listen for peers on %s without --cluster-secret-file: anyone who reaches the port could "
+               "join the cluster; set it, or use 127.0.0.1 addresses in --cluster",
+               me->host);
+        return -1;
+    }
+    if (cfg->cluster_secret_file &&
+        kv_secret_load(cfg->cluster_secret_file, "cluster secret file", KV_CLUSTER_SECRET_MIN_LEN, &n->secret, err,
+                       sizeof err) != 0) {
+        kv_log(KV_LOG_ERROR, "%s", err);
+        return -1;
+    }
     n->heartbeat_ms = (uint64_t)cfg->heartbeat_ms;
     n->write_timeout_ms = (uint64_t)cfg->write_timeout_ms;
     n->follower_read_staleness_ms = (uint64_t)cfg->follower_read_staleness_ms;
@@ -513,7 +529,6 @@ int node_init(server *srv, node *n) {
     uv_timer_start(&n->tick, on_tick, n->heartbeat_ms, n->heartbeat_ms);
     uv_unref((uv_handle_t *)&n->tick);
     n->ticking = 1;
-    const node_addr *me = node_member(n, n->self);
     kv_log(KV_LOG_INFO, "node %u of %u: clients on %s:%d, election timeout %lld ms, heartbeat %lld ms", n->self,
            n->nmembers, me->host, me->client_port, cfg->election_timeout_ms, cfg->heartbeat_ms);
     return 0;
@@ -535,5 +550,6 @@ void node_free(node *n) {
     free(n->unsynced);
     free(n->unblock);
     raft_free(n->raft);
+    kv_secret_free(&n->secret);
     memset(n, 0, sizeof *n);
 }

@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "peer_auth.h"
 #include "raft.h"
 #include "slice.h"
 
@@ -83,6 +84,7 @@ typedef struct node {
     uint64_t heartbeat_ms;
     uint64_t write_timeout_ms;
     uint64_t follower_read_staleness_ms; /* 0: reads only on the leader */
+    kv_secret secret; /* --cluster-secret-file; len 0: peers are not authenticated */
     uv_timer_t tick;
     uv_idle_t kick;             /* runs the Ready loop soon after a command touched the core */
     int ticking;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "peer_auth_link.h"
 #include "server.h"
 
 /* Redial a node this long after its link failed, doubling while dials
@@ -72,8 +73,27 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
         return -1;
     }
     if (p->outgoing) {
+        if (!p->up && n->secret.len > 0) {
+            int r = peer_auth_step(p, m);
+            if (r == 1) {
+                p->up = 1;
+                peer_link_trust(l);
+                kv_log(KV_LOG_INFO, "node %u at %s proved the cluster secret; sending to it", n->members[p->slot].id,
+                       l->addr);
+            }
+            return r < 0 ? -1 : 0;
+        }
         peer_link_fail(l, "unexpected message on an outgoing link");
         return -1;
+    }
+    if (!p->up && p->hello_seen) {
+        int r = peer_auth_step(p, m);
+        if (r == 1) {
+            p->up = 1;
+            peer_link_trust(l);
+            kv_log(KV_LOG_INFO, "peer %s is node %u (proved the cluster secret)", l->addr, n->members[p->slot].id);
+        }
+        return r < 0 ? -1 : 0;
     }
     if (!p->up) {
         if (m->msg_case != KV__PEER_MESSAGE__MSG_RAFT_HELLO) {
@@ -89,6 +109,9 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
             return -1;
         }
         p->slot = slot;
+        p->hello_seen = 1;
+        if (peer_auth_hello(p, m->raft_hello->challenge) != 0) return -1;
+        if (n->secret.len > 0) return 0; /* its Challenge comes next */
         p->up = 1;
         peer_link_trust(l);
         kv_log(KV_LOG_INFO, "peer %s is node %u", l->addr, m->raft_hello->node_id);
@@ -113,9 +136,16 @@ static void on_connect(peer_link *l, int status) {
     Kv__RaftHello h = KV__RAFT_HELLO__INIT;
     h.node_id = n->self;
     h.cluster_size = n->nmembers;
+    h.challenge = n->secret.len > 0;
     m.msg_case = KV__PEER_MESSAGE__MSG_RAFT_HELLO;
     m.raft_hello = &h;
     if (peer_link_send(l, &m) != 0) return;
+    if (n->secret.len > 0) {
+        if (peer_auth_dialled(p) == 0)
+            kv_log(KV_LOG_INFO, "connected to node %u at %s; proving the cluster secret", n->members[p->slot].id,
+                   l->addr);
+        return;
+    }
     p->up = 1;
     kv_log(KV_LOG_INFO, "connected to node %u at %s", n->members[p->slot].id, l->addr);
 }
@@ -176,7 +206,7 @@ void peers_dial(node *n) {
         n->out[i] = p;
         char name[96];
         snprintf(name, sizeof name, "%s:%d", a->host, a->peer_port);
-        peer_link_trust(&p->link);
+        if (n->secret.len == 0) peer_link_trust(&p->link); /* with a secret: once it proved it */
         if (peer_link_connect(&p->link, (const struct sockaddr *)&addr, name) != 0)
             peer_link_close(&p->link, "connect failed");
     }

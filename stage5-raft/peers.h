@@ -5,12 +5,13 @@
  * on an accepted link is therefore always from the node that said Hello on
  * it. A link that fails is redialled after a short delay; a message for a
  * node without a live link is dropped (Raft retransmits what matters).
- * There is no peer authentication in this stage: bind the peer port to a
- * trusted network (see the LESSON). */
+ * With --cluster-secret-file both ends of every link prove the secret
+ * before any Raft message crosses (peer_auth_link.h). */
 #ifndef STAGE_PEERS_H
 #define STAGE_PEERS_H
 
 #include "node.h"
+#include "peer_auth.h"
 #include "peer_link.h"
 
 struct peer_conn {
@@ -18,7 +19,11 @@ struct peer_conn {
     node *n;
     int slot;      /* member slot: the dialled node (outgoing), or the Hello's sender (incoming); -1 unknown */
     int outgoing;
-    int up;        /* connected (outgoing) / Hello received (incoming) */
+    int up;        /* Raft messages may flow: connected and, with a secret, both ends proved it */
+    int hello_seen; /* incoming: RaftHello received (slot is known) */
+    int challenged; /* incoming: we answered their challenge and sent ours */
+    int proved;     /* outgoing: the acceptor answered our challenge */
+    unsigned char nonce[KV_AUTH_NONCE_LEN]; /* our challenge on this link */
     peer_conn *next; /* incoming list */
 };
 

@@ -115,15 +115,15 @@ static void on_between_syncs(void *ctx) {
     node_between_syncs(&srv->node);
 }
 
-static int is_loopback(const char *addr) {
+int server_is_loopback(const char *addr) {
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
 }
 
 /* Redis's protected mode: without a password, anyone who reaches the client
- * port can write, so listen on loopback only. (The peer port has no
- * authentication in this stage: see the LESSON.) */
+ * port can write, so listen on loopback only. (The peer port's rule, a
+ * cluster secret, is node_init's.) */
 static int check_protected_mode(const server_config *cfg) {
-    if (is_loopback(cfg->bind) || cfg->requirepass_file) return 0;
+    if (server_is_loopback(cfg->bind) || cfg->requirepass_file) return 0;
     kv_log(KV_LOG_ERROR,
            "refusing to listen on %s without --requirepass-file: anyone who reaches the port could write; set it, "
            "or bind 127.0.0.1",

@@ -72,4 +72,7 @@ void server_free(server *srv);
 
 void server_begin_shutdown(server *srv, const char *why);
 
+/* 127.x, ::1 or localhost: only this machine can reach an address like it. */
+int server_is_loopback(const char *addr);
+
 #endif

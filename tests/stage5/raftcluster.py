@@ -10,7 +10,7 @@ SCALE = 4 if kvtest.UNDER_VALGRIND else 1
 
 
 class RaftCluster:
-    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=()):
+    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=(), node_extra=None):
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
@@ -27,7 +27,8 @@ class RaftCluster:
         for i in range(1, n + 1):
             args = ["--id", str(i), "--cluster", self.spec, "--data-dir", "{tmp}/data",
                     "--election-timeout-ms", str(self.election_ms), "--heartbeat-ms", str(self.heartbeat_ms),
-                    "--write-timeout-ms", str(self.write_timeout_ms)] + list(extra)
+                    "--write-timeout-ms", str(self.write_timeout_ms)] + list(extra) + \
+                list((node_extra or {}).get(i, ()))
             self.nodes[i] = kvtest.Server(args, port=self.client_port[i])
 
     # -- lifecycle --
