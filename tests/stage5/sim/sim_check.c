@@ -1,7 +1,7 @@
 /* sim_check.c - the safety properties of Raft (paper, Figure 3), checked
  * after every event: Election Safety, Leader Append-Only, Log Matching,
  * Leader Completeness, State Machine Safety; plus linearizable ReadIndex
- * reads and the Ready contract (the log a node reports is the log it has).
+ * reads, the commit index followers are told (for follower reads) and the Ready contract (the log a node reports is the log it has).
  * A violation records why; the driver prints the seed and the trace. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,6 +186,11 @@ void sim_check(struct sim *s) {
         if (!nd->r)
             continue;
         record_commit(s, (int)i);
+        /* What a bounded-staleness follower read waits for (raft_leader_commit)
+         * must be an index some node has really committed. */
+        if (raft_role(nd->r) == RAFT_FOLLOWER && raft_leader_commit(nd->r) > s->max_committed)
+            sim_fail(s, "Follower read: node %u was told commit %llu, beyond anything committed (%llu)", i + 1,
+                     (unsigned long long)raft_leader_commit(nd->r), (unsigned long long)s->max_committed);
         if (raft_role(nd->r) != RAFT_LEADER)
             continue;
         raft_term T = raft_current_term(nd->r);
