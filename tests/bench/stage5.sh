@@ -191,23 +191,26 @@ put_run() {
 # failover_run SYSTEM: kills the leader, records the time to the first
 # acknowledged write, restarts the killed node and waits for a settled cluster.
 failover_run() {
-    local sys="$1" out="$BENCH_TMP/failover.out" i killed=-1
+    local sys="$1" out="$BENCH_TMP/failover.out" i killed=-1 rc=0
     if [[ $sys == ours ]]; then
         wait_for "our cluster to settle" 60 ours_ready
-        bench_exec "$out" "$RAFT_BENCH" failover "$(IFS=,; echo "${OURS_PORTS[*]}")" "$(IFS=,; echo "${OURS_PIDS[*]}")" ||
-            { cat "$out" >&2; bench_die "raft_bench failover failed"; }
+        # (stderr of the group goes away: bash reports the killed job there.)
+        { bench_exec "$out" "$RAFT_BENCH" failover "$(IFS=,; echo "${OURS_PORTS[*]}")" \
+            "$(IFS=,; echo "${OURS_PIDS[*]}")" || rc=$?; } 2>/dev/null
+        ((rc == 0)) || { cat "$out" >&2; bench_die "raft_bench failover failed"; }
         for i in 0 1 2; do kill -0 "${OURS_PIDS[$i]}" 2>/dev/null || killed=$i; done
         ((killed >= 0)) || bench_die "raft_bench failover killed no node"
-        wait "${OURS_PIDS[$killed]}" 2>/dev/null || true
+        { wait "${OURS_PIDS[$killed]}" || true; } 2>/dev/null
         start_ours_node "$killed"
         wait_for "our cluster to settle after the restart" 60 ours_ready
     else
         wait_for "the etcd cluster to settle" 60 etcd_ready
-        bench_exec "$out" "$ETCDPUT" failover -endpoints "$(IFS=,; echo "${ETCD_URLS[*]}")" \
-            -pids "$(IFS=,; echo "${ETCD_PIDS[*]}")" || { cat "$out" >&2; bench_die "etcdput failover failed"; }
+        { bench_exec "$out" "$ETCDPUT" failover -endpoints "$(IFS=,; echo "${ETCD_URLS[*]}")" \
+            -pids "$(IFS=,; echo "${ETCD_PIDS[*]}")" || rc=$?; } 2>/dev/null
+        ((rc == 0)) || { cat "$out" >&2; bench_die "etcdput failover failed"; }
         for i in 0 1 2; do kill -0 "${ETCD_PIDS[$i]}" 2>/dev/null || killed=$i; done
         ((killed >= 0)) || bench_die "etcdput failover killed no node"
-        wait "${ETCD_PIDS[$killed]}" 2>/dev/null || true
+        { wait "${ETCD_PIDS[$killed]}" || true; } 2>/dev/null
         start_etcd_node "$killed"
         wait_for "the etcd cluster to settle after the restart" 60 etcd_ready
     fi
@@ -242,11 +245,23 @@ wait_for "a leader in the etcd cluster" 60 etcd_ready
 bench_exec "$BENCH_TMP/fsync.out" "$RAFT_BENCH" fsync "$BENCH_TMP" 500 300 ||
     { cat "$BENCH_TMP/fsync.out" >&2; bench_die "raft_bench fsync failed"; }
 read -r fsync_pre_us fsync_app_us <"$BENCH_TMP/fsync.out"
+# In the cluster three nodes sync at once on one disk: the same measurement,
+# three at once, one in each of our nodes' directories (for the reading; the
+# target uses the single one, as the issue defines it).
+for i in 0 1 2; do
+    "$RAFT_BENCH" fsync "$BENCH_TMP/ours/node$i" 500 300 >"$BENCH_TMP/fsync3-$i.out" 2>&1 &
+    FSYNC3_PIDS[i]=$!
+done
+for i in 0 1 2; do
+    wait "${FSYNC3_PIDS[$i]}" || { cat "$BENCH_TMP/fsync3-$i.out" >&2; bench_die "raft_bench fsync (three at once) failed"; }
+done
+fsync3_us="$(cat "$BENCH_TMP"/fsync3-*.out | sort -n -k1,1 | awk 'NR == 2 { print $1 }')"
 bench_exec "$BENCH_TMP/rtt.out" "$RAFT_BENCH" rtt "$(ours_leader_port)" 5000 ||
     { cat "$BENCH_TMP/rtt.out" >&2; bench_die "raft_bench rtt failed"; }
 read -r rtt_us <"$BENCH_TMP/rtt.out"
 limit_us=$((fsync_pre_us + 2 * rtt_us))
 limit_ops="$(awk -v u="$limit_us" 'BEGIN { printf "%.0f", 1e6 / u }')"
+limit3_us=$((fsync3_us + 2 * rtt_us))
 bench_log "physical limit: fdatasync ${fsync_pre_us} us (append to a growing file: ${fsync_app_us} us)" \
     "+ 2 x loopback round trip ${rtt_us} us = ${limit_us} us, ${limit_ops} ops/s at one client"
 
@@ -284,6 +299,9 @@ t50_p99="$(verdict "$o50_p99 <= $e50_p99")"
 t1_limit="$(verdict "$o1_ops >= 0.8 * $limit_ops")"
 t1_etcd="$(verdict "$o1_ops > $e1_ops")"
 pct_limit="$(awk -v o="$o1_ops" -v l="$limit_ops" 'BEGIN { printf "%.0f%%", 100 * o / l }')"
+# The same comparison by the median: the limit's latency over our p50.
+pct_p50="$(awk -v p="$o1_p50" -v l="$limit_us" 'BEGIN { printf "%.0f%%", (p > 0) ? 100 * l / (1000 * p) : 0 }')"
+pct_p50_3="$(awk -v p="$o1_p50" -v l="$limit3_us" 'BEGIN { printf "%.0f%%", (p > 0) ? 100 * l / (1000 * p) : 0 }')"
 
 commit="$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 git -C "$BENCH_ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
@@ -310,6 +328,9 @@ echo
 echo "physical limit at 1 client: fdatasync of a 300-byte write into a preallocated file ${fsync_pre_us} us" \
     "(append to a growing file: ${fsync_app_us} us) + 2 loopback round trips (PING, median ${rtt_us} us each)" \
     "= ${limit_us} us, ${limit_ops} ops/s."
+echo "ours at 1 client is ${pct_limit} of that limit by ops/s (1 / mean latency), ${pct_p50} by median latency" \
+    "(${o1_p50} ms); with three fdatasyncs at once on this disk (${fsync3_us} us each, as in the cluster) the" \
+    "limit is ${limit3_us} us and our median ${pct_p50_3} of it."
 echo "ratio: ops/s ours / etcd; failover row: etcd / ours (above 1: ours faster). spread: (max - min) / median ops/s."
 echo "failover: from the leader's SIGKILL to the first acknowledged write (probe retries every 1 ms;" \
     "both with heartbeat 100 ms, election timeout 1000 ms randomized up to 2x)."
