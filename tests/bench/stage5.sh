@@ -74,12 +74,18 @@ if [[ ! -x "$ETCDPUT" || "$ETCDPUT_SRC/main.go" -nt "$ETCDPUT" ]]; then
 fi
 
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds or the deadline.
+# On a timeout the servers' logs are shown.
 wait_for() {
-    local what="$1" timeout="$2"
+    local what="$1" timeout="$2" log
     shift 2
     local deadline=$((SECONDS + timeout))
     until "$@"; do
-        ((SECONDS < deadline)) || bench_die "timed out waiting for $what"
+        if ((SECONDS >= deadline)); then
+            for log in "$BENCH_TMP"/*.log; do
+                [[ -s "$log" ]] && { echo "--- $log" >&2; tail -15 "$log" >&2; }
+            done
+            bench_die "timed out waiting for $what"
+        fi
         sleep 0.05
     done
 }
