@@ -30,7 +30,7 @@ help:
 	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window; SCALE=px per election timeout)"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
-	@echo "make bench         release build, benchmarks against redis-server"
+	@echo "make bench         release build, benchmarks against redis-server (stages 1-4) and etcd 3.4 (stage 5)"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
 	@echo "make deps          install missing Debian packages"

@@ -15,6 +15,12 @@ packages=(
   netcat-openbsd                                   # the demo talks to the server with nc
   ${EXTRA_PACKAGES:-}
 )
+# Optional packages, installed on first use by what needs them
+# (EXTRA_PACKAGES="..." scripts/deps.sh), so that make test does not carry them:
+#   clang libclang-rt-14-dev                       make fuzz
+#   etcd-server golang-go golang-etcd-server-dev   make bench (tests/bench/stage5.sh: etcd 3.4
+#                                                  to compare with, and tests/bench/etcdput,
+#                                                  built offline against its Go client)
 
 missing=()
 for p in "${packages[@]}"; do
