@@ -60,6 +60,13 @@ def fmt_t(t):
     return "%.1f" % t
 
 
+def durable(ev):
+    """What a crash or restart event says the node had on disk, if it says."""
+    if "durable_term" not in ev and "durable_entries" not in ev:
+        return ""
+    return " (durable: term %s, %s entries)" % (ev.get("durable_term", "?"), ev.get("durable_entries", "?"))
+
+
 def nice_step(x):
     """The smallest of 1, 2, 5, 10, 20, 50... that is at least x."""
     m = 1
@@ -379,14 +386,11 @@ class Drawing:
                            "%s at t=%s: %s" % (label(n), fmt_t(t), text))
             elif kind == "crash":
                 self.label(n, t, 6, "\u2716 %s" % ev.get("how", "crash"), "#b71c1c", "crash",
-                           "%s crashes at t=%s (durable: term %s, %s entries)"
-                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
-                              ev.get("durable_entries", "?")), True)
+                           "%s %s at t=%s%s" % (label(n), ev.get("how", "crashes"), fmt_t(t),
+                                                durable(ev)), True)
             elif kind == "restart":
                 self.label(n, t, 6, "\u21bb restart", "#1565c0", "restart",
-                           "%s restarts at t=%s (durable: term %s, %s entries)"
-                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
-                              ev.get("durable_entries", "?")), True)
+                           "%s restarts at t=%s%s" % (label(n), fmt_t(t), durable(ev)), True)
         # Which labels fit: the most important first, each within MAX_SHIFT of
         # its event. Then the kept ones are laid out again in time order, so
         # that "election" reads above "leader" however they were chosen.
@@ -532,7 +536,8 @@ def summary(run):
     rows = []
     m = run.meta
     if m.get("scenario") is not None:
-        rows.append(("run", "scenario %s, seed %s%s" % (m.get("scenario"), m.get("seed"),
+        rows.append(("run", "scenario %s%s%s" % (m.get("scenario"), "" if m.get("seed") is None
+                                                 else ", seed %s" % m.get("seed"),
                      ", " + os.path.basename(str(m["binary"])) if m.get("binary") else "")))
     if m.get("replay"):
         rows.append(("replay", "<code>%s</code>" % esc(m["replay"])))
@@ -564,7 +569,9 @@ def render(meta, events, title=None, scale=240, page_px=9000, t_from=None, t_to=
     if title is None:
         title = "Raft timeline"
         if meta.get("scenario") is not None:
-            title += ": %s seed %s" % (meta["scenario"], meta.get("seed"))
+            title += ": %s" % meta["scenario"]
+            if meta.get("seed") is not None:
+                title += " seed %s" % meta["seed"]
     out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title>'
            '<style>%s</style></head><body>' % (esc(title), CSS), "<h1>%s</h1>" % esc(title)]
     if run.violations:

@@ -51,44 +51,45 @@ class FaultCluster(RaftCluster):
         self.events = []
         self.down = set()  # directed links (src, dst) down, as recorded
 
-    def record(self, kind, node=None, **fields):
-        self.events.append(dict(t=now_ms(), node=node, kind=kind, **fields))
+    def record(self, kind, node=None, t=None, **fields):
+        self.events.append(dict(t=now_ms() if t is None else t, node=node, kind=kind, **fields))
 
     def note(self, text, node=None):
         self.record("note", node, text=text)
 
     # -- links --
 
-    def _record_links(self):
+    def _links(self, change, *args):
+        """Applies a Partition change and records the links it cut, all at
+        the instant before the change (one change, one instant: no
+        half-made partition in the picture)."""
+        t = now_ms()
+        change(*args)
         now = set(self.partition.down)
-        new = now - self.down
         by_src = {}
-        for a, b in sorted(new):
+        for a, b in sorted(now - self.down):
             by_src.setdefault(a, []).append(b)
         for a, to in by_src.items():
-            self.record("partition", a, to=to, both=False)
+            self.record("partition", a, t=t, to=to, both=False)
         self.down = now
 
     def isolate(self, i):
-        self.partition.isolate(i)
-        self._record_links()
+        self._links(self.partition.isolate, i)
 
     def split(self, *groups):
-        self.partition.split(*groups)
-        self._record_links()
+        self._links(self.partition.split, *groups)
 
     def cut(self, a, b):
-        self.partition.cut(a, b)
-        self._record_links()
+        self._links(self.partition.cut, a, b)
 
     def block(self, src, dst):
-        self.partition.block(src, dst)
-        self._record_links()
+        self._links(self.partition.block, src, dst)
 
     def heal(self):
+        t = now_ms()
         self.partition.heal()
         self.down = set()
-        self.record("heal")
+        self.record("heal", t=t)
 
     def delay(self, ms, src=None, dst=None):
         self.partition.delay(ms, src, dst)
@@ -180,8 +181,10 @@ class FaultCase(kvtest.ServerTestCase):
         return c
 
     def _failed(self):
-        outcome = getattr(self, "_outcome", None)
-        return outcome is not None and not getattr(outcome, "success", True)
+        # Cleanups run after the test's failure is on the result (each
+        # cleanup has a fresh outcome.success, so ask the result).
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        return any(t is self for t, _ in getattr(result, "failures", []) + getattr(result, "errors", []))
 
     def _keep_if_failed(self, c):
         if not self._failed():
