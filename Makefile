@@ -33,6 +33,7 @@ help:
 	@echo "make bench         release build, benchmarks against redis-server"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
+	@echo "make partition-stage5  the same behind fault proxies: isolate, cut, block, delay, heal by hand"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 
@@ -138,6 +139,12 @@ cluster-stage4: build
 .PHONY: cluster-stage5
 cluster-stage5: build
 	@scripts/cluster-stage5.sh $(BUILD_DIR)/bin
+
+# The same cluster with its peer links behind fault proxies and a prompt
+# that cuts, blocks, delays and heals them (notes/05-raft.md 5.15.4).
+.PHONY: partition-stage5
+partition-stage5: build
+	@/usr/bin/python3 scripts/partition-stage5.py --bin $(BUILD_DIR)/bin
 
 bench: release
 	@for s in tests/bench/stage[0-9].sh; do BENCH_NO_BUILD=1 "$$s" || exit 1; done

@@ -13,11 +13,13 @@ class RaftCluster:
     # mesh=True: every peer link goes through a kvtest.ProxyMesh (one proxy
     # per dialler and listener); self.partition (a kvtest.Partition over it)
     # cuts, blocks and delays links. Each node gets its own --cluster string.
-    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=(), mesh=False):
+    # ports: fixed [client, peer, client, peer, ...] instead of free ones.
+    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=(), mesh=False,
+                 ports=None):
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
-        ports = []
+        ports = list(ports or [])
         while len(ports) < 2 * n:
             p = kvtest.free_port()
             if p not in ports:
