@@ -120,7 +120,7 @@ def merge(logs, harness=None):
     if events:
         t0 = min(e["t"] for e in events)
         for e in events:
-            e["t"] = e["t"] - t0
+            e["t"] = round(e["t"] - t0, 1)
         meta["epoch_ms"] = t0
     meta["kind"] = "meta"
     return meta, events
