@@ -32,7 +32,7 @@ import os
 import shlex
 import sys
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), ".."))
 sys.dont_write_bytecode = True
 PORTS = [7005, 17005, 7015, 17015, 7025, 17025]
 
