@@ -118,24 +118,26 @@ class LeaderPartition(FaultCase):
         w.ok(old, 5)
         old_term = c.term(old)
         others = [i for i in c.nodes if i != old]
+        conn = c.nodes[old].connect(timeout=secs(20))
+        self.addCleanup(conn.close)
         t0 = time.monotonic()
         c.isolate(old)
         # A write sent to the cut-off leader is appended to its log and never
-        # acknowledged: it fails when the leader steps down.
-        with c.nodes[old].connect(timeout=secs(20)) as conn:
-            conn.send_command("SET", "orphan", "never")
-            reply = conn.read_reply(timeout=secs(20))
-        self.assertIsInstance(reply, kvtest.RespError, "a cut-off leader answered %r" % (reply,))
-        self.assertTrue(reply.text.startswith(("NOTLEADER", "TRYAGAIN")), reply.text)
+        # acknowledged.
+        conn.send_command("SET", "orphan", "never")
         new = c.wait_leader_among(others, timeout=secs(self.election_bound(c)))
         self.assertWithin(time.monotonic() - t0, self.election_bound(c), "isolate leader -> new leader")
         self.assertGreater(c.term(new), old_term)
         w.ok(new, 10)
-        # The old leader has stepped down (check-quorum: 1-2 election
-        # timeouts without a majority) and refuses writes without a leader.
-        kvtest.wait_for(lambda: c.role(old)["role"] != "leader", timeout=secs(5),
+        # The old leader steps down (check-quorum: 1-2 election timeouts
+        # without a majority), failing the write, and refuses writes while
+        # it knows no leader.
+        kvtest.wait_for(lambda: c.role(old)["role"] != "leader", timeout=secs(self.election_bound(c)),
                         message="the cut-off leader to step down")
         self.assertWithin(time.monotonic() - t0, self.election_bound(c), "isolate leader -> old leader steps down")
+        reply = conn.read_reply(timeout=secs(20))
+        self.assertIsInstance(reply, kvtest.RespError, "a cut-off leader answered %r" % (reply,))
+        self.assertTrue(reply.text.startswith(("NOTLEADER", "TRYAGAIN")), reply.text)
         self.assertError(c.command(old, "SET", "orphan2", "never"), "NOTLEADER leader=unknown")
         self.assertEqual(c.term(old), old_term, "pre-vote: a cut-off node keeps its term")
         c.heal()
