@@ -107,7 +107,10 @@ class MinorityPartition(FaultCase):
             r = c.role(i)
             self.assertEqual((r["term"], r["leader"]), (term, lead), "node %d" % i)
         self.assertEqual(c.role(lead)["role"], "leader")
-        self.assertEqual(int(c.info(f)["raft_applied_index"]), int(c.info(lead)["raft_applied_index"]))
+        info = c.info(f)
+        self.assertEqual((info["raft_role"], info["raft_leader_id"]), ("follower", str(lead)))
+        self.assertEqual(info["raft_leader_addr"], "127.0.0.1:%d" % c.client_port[lead])
+        self.assertEqual(int(info["raft_applied_index"]), int(c.info(lead)["raft_applied_index"]))
 
 
 class LeaderPartition(FaultCase):
@@ -147,6 +150,7 @@ class LeaderPartition(FaultCase):
         self.assertIsNone(c.command(new, "GET", "orphan"))
         self.assertIsNone(c.command(new, "GET", "orphan2"))
         info = c.info(old)
+        self.assertEqual((info["raft_role"], info["raft_leader_id"]), ("follower", str(new)))
         self.assertGreaterEqual(int(info["raft_truncations"]), 1, "the orphan entry was not cut")
         self.assertEqual(info["raft_last_index"], c.info(new)["raft_last_index"])
 
