@@ -28,11 +28,13 @@ help:
 	@echo "make timeline RUN=events.jsonl [OUT=x.html]  draw a Raft run's events as an HTML timeline"
 	@echo "make timeline SCENARIO=Figure8 SEED=5 [SIM=raft_sim_broken_commit_old_term]"
 	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window; SCALE=px per election timeout)"
+	@echo "make timeline LOGS=\"node1.log node2.log node3.log\" [RUN=harness-events.jsonl]  a real stage 5 run"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
 	@echo "make bench         release build, benchmarks against redis-server (stages 1-4) and etcd 3.4 (stage 5)"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
+	@echo "make partition-stage5  the same behind fault proxies: isolate, cut, block, delay, heal by hand"
 	@echo "make deps          install missing Debian packages"
 	@echo "make clean         remove build directories"
 
@@ -106,12 +108,17 @@ doc-check: build
 # it): RUN= a JSON lines file of events, or SCENARIO= and SEED= of the
 # simulation (SIM= picks a broken build), run with --timeline into
 # TIMELINE_DIR. A failing run prints its trace and is drawn all the same.
+# LOGS= stage 5 servers' logs (one per node; RUN= then adds the faults a
+# test harness recorded) for a real run.
 SIM          ?= raft_sim
 TIMELINE_DIR ?= $(BUILD_DIR)/timeline
 TIMELINE_PY  := /usr/bin/python3 scripts/timeline.py $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
                 $(if $(SCALE),--scale $(SCALE))
-timeline: $(if $(RUN),,$(if $(SCENARIO)$(SEED),build))
-ifdef RUN
+timeline: $(if $(RUN)$(LOGS),,$(if $(SCENARIO)$(SEED),build))
+ifdef LOGS
+	@out=$(if $(OUT),$(OUT),timeline.html); \
+	$(TIMELINE_PY) $(RUN) $(foreach l,$(LOGS),--log $(l)) -o $$out && echo "timeline: $$out"
+else ifdef RUN
 	@$(TIMELINE_PY) $(RUN) $(if $(OUT),-o $(OUT)) && \
 	  echo "timeline: $(if $(OUT),$(OUT),$(patsubst %.jsonl,%,$(RUN)).html)"
 else ifneq ($(SCENARIO)$(SEED),)
@@ -124,7 +131,7 @@ else ifneq ($(SCENARIO)$(SEED),)
 	[ $$rc -le 1 ] || exit $$rc; \
 	$(TIMELINE_PY) $$ev -o $$out && echo "timeline: $$out"
 else
-	@echo "make timeline RUN=events.jsonl [OUT=x.html], or SCENARIO=Name SEED=n [SIM=binary]"; exit 2
+	@echo "make timeline RUN=events.jsonl [OUT=x.html], or SCENARIO=Name SEED=n [SIM=binary], or LOGS=\"n1.log n2.log ...\""; exit 2
 endif
 
 demo: build
@@ -138,6 +145,12 @@ cluster-stage4: build
 .PHONY: cluster-stage5
 cluster-stage5: build
 	@scripts/cluster-stage5.sh $(BUILD_DIR)/bin
+
+# The same cluster with its peer links behind fault proxies and a prompt
+# that cuts, blocks, delays and heals them (notes/05-raft.md 5.15.4).
+.PHONY: partition-stage5
+partition-stage5: build
+	@/usr/bin/python3 scripts/partition-stage5.py --bin $(BUILD_DIR)/bin
 
 bench: release
 	@for s in tests/bench/stage[0-9].sh; do BENCH_NO_BUILD=1 "$$s" || exit 1; done

@@ -60,6 +60,13 @@ def fmt_t(t):
     return "%.1f" % t
 
 
+def durable(ev):
+    """What a crash or restart event says the node had on disk, if it says."""
+    if "durable_term" not in ev and "durable_entries" not in ev:
+        return ""
+    return " (durable: term %s, %s entries)" % (ev.get("durable_term", "?"), ev.get("durable_entries", "?"))
+
+
 def nice_step(x):
     """The smallest of 1, 2, 5, 10, 20, 50... that is at least x."""
     m = 1
@@ -223,6 +230,15 @@ class Drawing:
                      'stroke-width="1.5"/><text class="partition-label" x="%d" y="%.1f" '
                      'font-size="11" fill="#e65100" font-weight="bold">\u2702 %s</text>'
                      % (LEFT - 110, y0, self.right, y0, LEFT - 110, y0 - 3, esc(desc)))
+        for t, n, _, ev in self.run.marks:
+            if n is None and ev["kind"] == "note":  # the harness's word on the whole run
+                y = self.y(t)
+                self.add(y, y + 12, 4,
+                         '<line class="note-line" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#777" '
+                         'stroke-width="1" stroke-dasharray="2 3"/><text class="note" x="%d" y="%.1f" '
+                         'font-size="11" fill="#555">\u270e %s<title>t=%s: %s</title></text>'
+                         % (LEFT - 110, y, self.right, y, LEFT - 110, y - 3, esc(ev.get("text", "")),
+                            fmt_t(t), esc(ev.get("text", ""))))
         healed = [m for m in self.run.marks if m[2] == "heal"]
         for t, n, _, ev in healed:
             y = self.y(t)
@@ -361,16 +377,20 @@ class Drawing:
                         if done else "read #%s asked" % ev.get("id"))
                 self.label(n, t, 2, text, "#00695c", "read", json.dumps(
                     {k: v for k, v in ev.items() if not k.startswith("_")}))
+            elif kind == "note":
+                text = str(ev.get("text", ""))
+                colour = "#b71c1c" if ev.get("level") == "error" else "#6d4c41"
+                self.add(y - 3, y + 3, 6, '<circle class="note-mark" cx="%d" cy="%.1f" r="3" fill="%s">'
+                         '<title>%s</title></circle>' % (x + BAND_X + BAND_W + 2, y, colour, esc(text)))
+                self.label(n, t, 2, text if len(text) <= 40 else text[:38] + "\u2026", colour, "note",
+                           "%s at t=%s: %s" % (label(n), fmt_t(t), text))
             elif kind == "crash":
-                self.label(n, t, 6, "\u2716 crash", "#b71c1c", "crash",
-                           "%s crashes at t=%s (durable: term %s, %s entries)"
-                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
-                              ev.get("durable_entries", "?")), True)
+                self.label(n, t, 6, "\u2716 %s" % ev.get("how", "crash"), "#b71c1c", "crash",
+                           "%s %s at t=%s%s" % (label(n), ev.get("how", "crashes"), fmt_t(t),
+                                                durable(ev)), True)
             elif kind == "restart":
                 self.label(n, t, 6, "\u21bb restart", "#1565c0", "restart",
-                           "%s restarts at t=%s (durable: term %s, %s entries)"
-                           % (label(n), fmt_t(t), ev.get("durable_term", "?"),
-                              ev.get("durable_entries", "?")), True)
+                           "%s restarts at t=%s%s" % (label(n), fmt_t(t), durable(ev)), True)
         # Which labels fit: the most important first, each within MAX_SHIFT of
         # its event. Then the kept ones are laid out again in time order, so
         # that "election" reads above "leader" however they were chosen.
@@ -516,7 +536,8 @@ def summary(run):
     rows = []
     m = run.meta
     if m.get("scenario") is not None:
-        rows.append(("run", "scenario %s, seed %s%s" % (m.get("scenario"), m.get("seed"),
+        rows.append(("run", "scenario %s%s%s" % (m.get("scenario"), "" if m.get("seed") is None
+                                                 else ", seed %s" % m.get("seed"),
                      ", " + os.path.basename(str(m["binary"])) if m.get("binary") else "")))
     if m.get("replay"):
         rows.append(("replay", "<code>%s</code>" % esc(m["replay"])))
@@ -548,7 +569,9 @@ def render(meta, events, title=None, scale=240, page_px=9000, t_from=None, t_to=
     if title is None:
         title = "Raft timeline"
         if meta.get("scenario") is not None:
-            title += ": %s seed %s" % (meta["scenario"], meta.get("seed"))
+            title += ": %s" % meta["scenario"]
+            if meta.get("seed") is not None:
+                title += " seed %s" % meta["seed"]
     out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title>'
            '<style>%s</style></head><body>' % (esc(title), CSS), "<h1>%s</h1>" % esc(title)]
     if run.violations:

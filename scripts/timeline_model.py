@@ -11,9 +11,9 @@ import re
 ROLE_ALIASES = {"follower": "follower", "pre-candidate": "pre-candidate",
                 "precandidate": "pre-candidate", "pre_candidate": "pre-candidate",
                 "candidate": "candidate", "leader": "leader"}
-NOTABLE = {"role", "term", "elect", "crash", "restart", "partition", "heal", "violation"}
+NOTABLE = {"role", "term", "elect", "crash", "restart", "partition", "heal", "violation", "note"}
 COUNTED = ("send", "recv", "drop", "persist", "apply", "propose", "read", "vote", "elect",
-           "commit", "crash", "restart", "partition")
+           "commit", "crash", "restart", "partition", "note")
 
 
 NODE_FIELDS = {"send": ["to"], "drop": ["to"], "recv": ["from"], "vote": ["for"],
@@ -191,6 +191,8 @@ class Run:
             if kind in ("elect", "vote", "commit", "propose", "crash", "restart", "read"):
                 if n is not None:
                     self.marks.append((t, n, kind, ev))
+            elif kind == "note":
+                self.marks.append((t, n, kind, ev))
         end = self.t1
         for n in self.nodes:
             close(n, end)

@@ -356,17 +356,49 @@ static void serve_read(node *n, uint64_t ctx) {
     }
 }
 
+/* ---- log lines a reader (and scripts/timeline.py) follows ---- */
+
+/* Commits come at the write rate: one line per COMMIT_LOG_MS at most keeps a
+ * busy log readable; the tick writes the last one, so none is lost for long. */
+#define COMMIT_LOG_MS 200
+
+static void log_commit(node *n) {
+    uint64_t now = uv_now(n->srv->loop);
+    if (n->commit_seen <= n->commit_logged || now < n->commit_logged_ms + COMMIT_LOG_MS) return;
+    kv_log(KV_LOG_INFO, "node %u: commit index %" PRIu64 " (entry of term %" PRIu64 ")", n->self, n->commit_seen,
+           n->commit_seen_term);
+    n->commit_logged = n->commit_seen;
+    n->commit_logged_ms = now;
+}
+
+/* A (pre-)vote answer is the one decision a voter takes that its role line
+ * does not show: who it helped elect, or whose election it refused. */
+static void log_vote(const node *n, const struct raft_msg *m) {
+    if (m->type != RAFT_MSG_VOTE_RESP && m->type != RAFT_MSG_PREVOTE_RESP) return;
+    kv_log(KV_LOG_INFO, "node %u: %s its %s to node %u in term %" PRIu64, n->self, m->reject ? "refuses" : "grants",
+           m->type == RAFT_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, m->term);
+}
+
 static void handle_ready(node *n, const struct raft_ready *rd, raft_index *applied) {
     if (rd->hard_state_changed && hard_state_save(n->srv->cfg.data_dir, rd->term, rd->vote) != 0)
         fatal("cannot save the Raft term and vote");
     handle_log(n, rd);
-    for (size_t i = 0; i < rd->n_messages; i++) peers_send(n, &rd->messages[i]);
+    for (size_t i = 0; i < rd->n_messages; i++) {
+        log_vote(n, &rd->messages[i]);
+        peers_send(n, &rd->messages[i]);
+    }
     for (size_t i = 0; i < rd->n_committed; i++) {
         apply_entry(n, &rd->committed[i]);
         *applied = rd->committed[i].index;
     }
+    if (rd->n_committed > 0) {
+        n->commit_seen = rd->committed[rd->n_committed - 1].index;
+        n->commit_seen_term = rd->committed[rd->n_committed - 1].term;
+        log_commit(n);
+    }
     for (size_t i = 0; i < rd->n_reads; i++) serve_read(n, rd->reads[i].ctx);
     if (rd->soft_changed) {
+        n->commit_logged_ms = 0; /* the first commit in a new role is written at once */
         kv_log(KV_LOG_INFO, "node %u: %s in term %" PRIu64 ", leader %u (0: unknown)", n->self,
                raft_role_name(rd->role), raft_current_term(n->raft), rd->leader);
         if (rd->role == RAFT_LEADER) n->stats.elections_won++;
@@ -444,6 +476,7 @@ static void on_tick(uv_timer_t *t) {
         if (n->pend[i].deadline_ms <= now) fail_pending(n, i, "TRYAGAIN no quorum");
     run_unblocks(n);
     node_process(n);
+    log_commit(n);
 }
 
 /* ---- start and stop ---- */

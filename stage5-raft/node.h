@@ -116,6 +116,11 @@ typedef struct node {
 
     int processing, again, stopped;
     node_stats stats;
+    /* the commit log line (node.c, log_commit): at most one per
+     * COMMIT_LOG_MS; the tick writes a pending one once that has passed */
+    raft_index commit_seen, commit_logged;
+    raft_term commit_seen_term;
+    uint64_t commit_logged_ms;
 } node;
 
 /* Loads (term, vote) and the log, builds the core, listens on the peer

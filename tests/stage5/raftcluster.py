@@ -10,11 +10,17 @@ SCALE = 4 if kvtest.UNDER_VALGRIND else 1
 
 
 class RaftCluster:
-    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=(), node_extra=None):
+    # mesh=True: every peer link goes through a kvtest.ProxyMesh (one proxy
+    # per dialler and listener); self.partition (a kvtest.Partition over it)
+    # cuts, blocks and delays links. Each node gets its own --cluster string.
+    # node_extra: {id: [flags]} for one node only (e.g. another secret).
+    # ports: fixed [client, peer, client, peer, ...] instead of free ones.
+    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=5000, extra=(), mesh=False,
+                 ports=None, node_extra=None):
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
-        ports = []
+        ports = list(ports or [])
         while len(ports) < 2 * n:
             p = kvtest.free_port()
             if p not in ports:
@@ -23,9 +29,14 @@ class RaftCluster:
         self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
         self.spec = ",".join("%d=127.0.0.1:%d:%d" % (i, self.client_port[i], self.peer_port[i])
                              for i in range(1, n + 1))
+        self.mesh = self.partition = None
+        if mesh:
+            self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in self.peer_port})
+            self.partition = kvtest.Partition(self.mesh)
         self.nodes = {}
         for i in range(1, n + 1):
-            args = ["--id", str(i), "--cluster", self.spec, "--data-dir", "{tmp}/data",
+            spec = self.mesh.cluster_arg(i, self.client_port) if mesh else self.spec
+            args = ["--id", str(i), "--cluster", spec, "--data-dir", "{tmp}/data",
                     "--election-timeout-ms", str(self.election_ms), "--heartbeat-ms", str(self.heartbeat_ms),
                     "--write-timeout-ms", str(self.write_timeout_ms)] + list(extra) + \
                 list((node_extra or {}).get(i, ()))
@@ -45,6 +56,8 @@ class RaftCluster:
                 s.close()
             except AssertionError as e:
                 errors.append(str(e))
+        if self.mesh is not None:
+            self.mesh.close()
         if errors:
             raise AssertionError("\n".join(errors))
 

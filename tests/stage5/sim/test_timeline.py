@@ -3,10 +3,13 @@
 events say (one column per node, role bands, term labels, partitions, the
 violation), and raft_sim writes the events: a failing run leaves its
 .timeline.jsonl and .html (in SIM_ARTIFACTS or the current directory), a
-passing run or an expected violation leaves nothing.
+passing run or an expected violation leaves nothing. And the events read
+from stage 5 servers' logs (--log, scripts/timeline_logs.py), merged with a
+harness's own events (a real run's page: tests/stage5/test_real_timeline.py).
 
 env: TL_SCRIPT (scripts/timeline.py), TL_SIM (raft_sim), TL_SIM_BROKEN
 (raft_sim_broken_read_index); the binaries may be valgrind wrappers."""
+import calendar
 import html.parser
 import json
 import os
@@ -209,6 +212,125 @@ class Input(unittest.TestCase):
         self.assertLess(len(page), 5_000_000)
         self.assertIn("only t=", page)  # and it says what it left out
         self.assertIn("thinned", page)
+
+
+# Two stage 5 servers' logs, as node.c and peers.c write them: node 1 wins
+# term 1 with node 2's vote, commits, warns about a bad peer; node 2 is
+# restarted (a second start line) and pre-votes alone.
+LOG1 = """=== kvtest: starting stage5-raft --id 1
+2026-11-25T10:00:00.000Z INFO  node 1: restored term 0, vote 0, 0 log entries
+2026-11-25T10:00:00.001Z INFO  node 1 of 2: clients on 127.0.0.1:7005, election timeout 400 ms, heartbeat 40 ms
+2026-11-25T10:00:00.500Z INFO  node 1: pre-candidate in term 0, leader 0 (0: unknown)
+2026-11-25T10:00:00.502Z INFO  node 1: candidate in term 1, leader 0 (0: unknown)
+2026-11-25T10:00:00.504Z INFO  node 1: leader in term 1, leader 1 (0: unknown)
+2026-11-25T10:00:00.510Z INFO  node 1: commit index 1 (entry of term 1)
+2026-11-25T10:00:00.900Z WARN  peer 127.0.0.1:5555: bad frame: empty frame (length 0); closing the link
+2026-11-25T10:00:00.950Z DEBUG cannot reach node 2 at 127.0.0.1:17015: connection refused
+"""
+LOG2 = """2026-11-25T10:00:00.002Z INFO  node 2 of 2: clients on 127.0.0.1:7015, election timeout 400 ms, heartbeat 40 ms
+2026-11-25T10:00:00.501Z INFO  node 2: grants its pre-vote to node 1 in term 1
+2026-11-25T10:00:00.503Z INFO  node 2: grants its vote to node 1 in term 1
+2026-11-25T10:00:00.503Z INFO  node 2: follower in term 1, leader 0 (0: unknown)
+2026-11-25T10:00:00.505Z INFO  node 2: follower in term 1, leader 1 (0: unknown)
+2026-11-25T10:00:01.000Z INFO  node 2 of 2: clients on 127.0.0.1:7015, election timeout 400 ms, heartbeat 40 ms
+2026-11-25T10:00:01.400Z INFO  node 2: pre-candidate in term 1, leader 0 (0: unknown)
+2026-11-25T10:00:01.401Z INFO  node 2: refuses its pre-vote to node 1 in term 1
+"""
+
+
+class ServerLogs(unittest.TestCase):
+    def draw(self, *extra, logs=(LOG1, LOG2), ids=(None, None)):
+        with tempfile.TemporaryDirectory() as d:
+            args = []
+            for k, (text, i) in enumerate(zip(logs, ids)):
+                path = os.path.join(d, "n%d.log" % k)
+                with open(path, "w") as f:
+                    f.write(text)
+                args += ["--log", path if i is None else "%d=%s" % (i, path)]
+            out, saved = os.path.join(d, "t.html"), os.path.join(d, "t.jsonl")
+            p = subprocess.run([sys.executable, SCRIPT] + list(extra) + args + ["-o", out, "--save-events", saved],
+                               capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                return p, None, None
+            return p, [json.loads(line) for line in read(saved).splitlines()], read(out)
+
+    def test_events_read_from_the_logs(self):
+        p, events, page = self.draw()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        meta, events = events[0], events[1:]
+        self.assertEqual((meta["kind"], meta["nodes"], meta["election"], meta["unit"]), ("meta", [1, 2], 400, "ms"))
+        # t: ms since the first event, node 1's pre-candidate line at 10:00:00.500
+        got = [(e["t"], e["node"], e["kind"]) for e in events]
+        self.assertEqual(got[:3], [(0, 1, "elect"), (0, 1, "role"), (1, 2, "vote")])
+        self.assertIn({"t": 0, "node": 1, "kind": "elect", "term": 1, "pre": True}, events)
+        self.assertIn({"t": 2, "node": 1, "kind": "elect", "term": 1, "pre": False}, events)
+        self.assertIn({"t": 2, "node": 1, "kind": "term", "term": 1, "old": 0}, events)
+        self.assertIn({"t": 3, "node": 2, "kind": "vote", "for": 1, "granted": True, "pre": False, "term": 1},
+                      events)
+        self.assertIn({"t": 901, "node": 2, "kind": "vote", "for": 1, "granted": False, "pre": True, "term": 1},
+                      events)
+        self.assertIn({"t": 10, "node": 1, "kind": "commit", "index": 1, "term": 1}, events)
+        # the second start line of node 2's log: a restart (no harness events)
+        self.assertIn({"t": 500, "node": 2, "kind": "restart"}, events)
+        notes = [e for e in events if e["kind"] == "note"]
+        self.assertEqual(len(notes), 1)  # the WARN line; DEBUG and INFO chatter are not notes
+        self.assertEqual((notes[0]["node"], notes[0]["level"]), (1, "warn"))
+        self.assertIn("bad frame: empty frame", notes[0]["text"])
+        ts = [e["t"] for e in events]
+        self.assertEqual(ts, sorted(ts))
+        doc = Page(page)
+        self.assertEqual([c[1]["data-node"] for c in doc.by_class("node-col", "g")], ["1", "2"])
+        bands = [(b[1]["class"].split()[1], b[1]["data-term"]) for b in doc.by_class("band", "rect")]
+        self.assertIn(("role-leader", "1"), bands)
+        self.assertIn(("role-pre-candidate", "1"), bands)
+        self.assertTrue(doc.by_class("note", "text"))
+
+    def test_harness_events_are_merged_and_restarts_taken_from_them(self):
+        with tempfile.TemporaryDirectory() as d:
+            ev = os.path.join(d, "h.jsonl")
+            t = calendar.timegm((2026, 11, 25, 10, 0, 0, 0, 0, 0)) * 1000  # the logs' 10:00:00.000Z
+            with open(ev, "w") as f:
+                f.write(ev_line(0, None, "meta", scenario="by hand", nodes=[1, 2]) + "\n")
+                f.write(ev_line(t + 700, 2, "partition", to=[1], both=True) + "\n")
+                f.write(ev_line(t + 800, 2, "crash", how="kill -9") + "\n")
+                f.write(ev_line(t + 990, 2, "restart") + "\n")
+                f.write(ev_line(t + 1200, None, "heal") + "\n")
+                f.write(ev_line(t + 1300, None, "note", text="delay 50 ms on every link") + "\n")
+            p, events, page = self.draw(ev)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(events[0]["scenario"], "by hand")
+        kinds = [(e["t"], e["node"], e["kind"]) for e in events[1:] if e["kind"] in ("partition", "crash",
+                                                                                    "restart", "heal", "note")]
+        # the harness recorded a crash and a restart: node 2's second start
+        # line adds none
+        self.assertEqual(kinds, [(200, 2, "partition"), (300, 2, "crash"), (400, 1, "note"), (490, 2, "restart"),
+                                 (700, None, "heal"), (800, None, "note")])
+        self.assertIn("n2 isolated", page)
+        self.assertIn("network healed", page)
+        self.assertIn("delay 50 ms on every link", page)
+        self.assertTrue(Page(page).by_class("role-crashed", "rect"))
+
+    def test_ids_given_on_the_command_line(self):
+        # logs without their start line: the ids come from --log ID=PATH
+        bare = [l for l in LOG1.splitlines() if " of 2:" not in l]
+        p, events, _ = self.draw(logs=("\n".join(bare) + "\n",), ids=(1,))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([e["node"] for e in events[1:] if e["kind"] == "note"], [1])
+
+    def test_missing_log_is_an_error(self):
+        p = subprocess.run([sys.executable, SCRIPT, "--log", "/nonexistent/n1.log"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("/nonexistent/n1.log", p.stderr)
+
+    def test_nothing_to_draw_is_a_usage_error(self):
+        p = subprocess.run([sys.executable, SCRIPT], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--log", p.stderr)
+
+
+def ev_line(t, node, kind, **f):
+    return json.dumps(dict(t=t, node=node, kind=kind, **f))
 
 
 def sim(binary, env, cwd, *args):
