@@ -22,6 +22,7 @@ typedef struct server_config {
     long long election_timeout_ms;    /* base election timeout (randomized up to twice it) */
     long long heartbeat_ms;           /* the tick: a leader's heartbeat interval */
     long long write_timeout_ms;       /* -TRYAGAIN for a write not committed by then */
+    long long max_sessions;           /* exactly-once sessions kept; the same on every node */
 } server_config;
 
 #endif
