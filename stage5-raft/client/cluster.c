@@ -118,12 +118,16 @@ static int move_next(kv_client *c) {
 }
 
 /* Sleeps the backoff (doubling it) if the call's deadline allows. 1: slept,
- * send again; 0: out of time. */
-static int backoff(long long deadline, long long *wait) {
+ * send again; 0: out of time. After a wait the cluster may look different,
+ * so a new chain of redirects starts: max_redirects bounds one chain (a
+ * loop of stale leader= answers), retry_total_ms the whole call. */
+static int backoff(long long deadline, long long *wait, redirect_walk *w) {
     long long left = deadline - mono_ms();
     if (left <= 0) return 0;
     sleep_ms(*wait < left ? *wait : left);
     if (*wait < BACKOFF_MAX_MS) *wait *= 2;
+    redirect_end(w);
+    redirect_begin(w);
     return 1;
 }
 
@@ -193,16 +197,13 @@ static kv_err call_loop(kv_client *c, call *k) {
                 e = (kv_err)r;
                 /* The leader it named is unreachable (it may just have died):
                  * the others may know better. */
-                if ((e == KV_ERR_CONNECT || e == KV_ERR_TIMEOUT) && c->nnodes > 1 && backoff(deadline, &wait) &&
-                    move_next(c)) {
-                    redirect_end(&w);
-                    redirect_begin(&w);
+                if ((e == KV_ERR_CONNECT || e == KV_ERR_TIMEOUT) && c->nnodes > 1 && backoff(deadline, &wait, &w) &&
+                    move_next(c))
                     continue;
-                }
                 break;
             }
             if (follow && redirect_leader_unknown(text, len)) {
-                if (backoff(deadline, &wait)) {
+                if (backoff(deadline, &wait, &w)) {
                     drop_reply(k);
                     move_next(c);
                     continue;
@@ -212,7 +213,7 @@ static kv_err call_loop(kv_client *c, call *k) {
             if (k->retryable && starts(text, len, "TRYAGAIN")) {
                 char why[128];
                 snprintf(why, sizeof why, "%.*s", (int)(len < 120 ? len : 120), text);
-                if (backoff(deadline, &wait)) {
+                if (backoff(deadline, &wait, &w)) {
                     drop_reply(k);
                     note_retry(c, k, why, strlen(why));
                     continue;
@@ -223,13 +224,13 @@ static kv_err call_loop(kv_client *c, call *k) {
         if (e == KV_ERR_USAGE || e == KV_ERR_NOMEM || e == KV_ERR_PROTOCOL) break;
         if (!sent) {
             /* Could not connect: nothing was sent; another node may serve. */
-            if (c->nnodes > 1 && backoff(deadline, &wait) && move_next(c)) continue;
+            if (c->nnodes > 1 && backoff(deadline, &wait, &w) && move_next(c)) continue;
             break;
         }
         if (k->retryable && (e == KV_ERR_DROPPED || e == KV_ERR_TIMEOUT)) {
             char why[sizeof c->err];
             snprintf(why, sizeof why, "%s", c->err);
-            if (backoff(deadline, &wait)) {
+            if (backoff(deadline, &wait, &w)) {
                 note_retry(c, k, why, strlen(why));
                 continue;
             }
