@@ -20,7 +20,6 @@
 
 #include <sodium.h>
 
-#include "apply.h"
 #include "conn.h"
 #include "digest.h"
 #include "durability.h"

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apply.h"
 #include "commands.h"
 #include "conn.h"
 #include "hard_state.h"
