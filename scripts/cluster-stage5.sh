@@ -50,7 +50,7 @@ echo "  redis-cli -p ${ports[0]} ROLE                      # leader or follower,
 echo "  redis-cli -p ${ports[0]} SET greeting hello        # on a follower: -NOTLEADER leader=HOST:PORT"
 echo "  redis-cli -p ${ports[0]} INFO | grep raft_         # the Raft section"
 echo "  redis-cli -p ${ports[1]} DIGEST                    # the same on every node once caught up"
-echo "  $kvcli -p ${ports[0]}               # interactive"
+echo "  $kvcli -p ${ports[0]} -c 127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}   # interactive: follows the leader, writes exactly-once"
 echo "  kill -9 <leader pid>   # another node takes over within a few seconds"
 echo "  tail -f $CLUSTER_DIR/node1.log"
 echo "Stop them: Ctrl-C here (or kill $$)."

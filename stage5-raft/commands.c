@@ -4,8 +4,13 @@
  * connection's input buffer and are valid only during the call) and writes
  * one RESP reply. Handlers run on the loop thread, so they own the store.
  * A write is proposed to Raft: the store changes, and the client gets its
- * reply, only when the entry commits and applies (node.h). A read (GET,
- * EXISTS, DBSIZE) runs once the leader has confirmed a read point. */
+ * reply, only when the entry commits and applies (node.h); the reply is
+ * the one the state machine computes then (state_machine.h). A read (GET,
+ * EXISTS, DBSIZE) runs once the leader has confirmed a read point.
+ *
+ * Exactly-once (sessions.h): SESSION OPEN registers a session through the
+ * log and answers its id; SEQ id seq WRITE... runs one write tagged with
+ * (id, seq) in a single command, so tag and write cannot be separated. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -15,7 +20,6 @@
 
 #include <sodium.h>
 
-#include "apply.h"
 #include "conn.h"
 #include "digest.h"
 #include "durability.h"
@@ -25,6 +29,7 @@
 #include "node.h"
 #include "resp_reply.h"
 #include "server.h"
+#include "state_machine.h"
 
 typedef void (*command_fn)(conn *c, const kv_slice *argv, size_t argc);
 
@@ -58,9 +63,17 @@ static ProtobufCBinaryData bytes_of(kv_slice s) {
     return b;
 }
 
-/* Proposes cmd; the reply comes when it applies (+OK, or the count of keys
- * it changed with int_reply). */
-static void propose(conn *c, const Kv__Command *cmd, int int_reply) {
+/* The session tag of the write being run by SEQ (commands run one at a
+ * time on the loop thread; SEQ sets it around the inner handler). */
+static struct {
+    uint64_t session, seq;
+} write_tag;
+
+/* Proposes cmd, tagged if SEQ is running it; the reply comes when it
+ * applies. */
+static void propose(conn *c, Kv__Command *cmd) {
+    cmd->session = write_tag.session;
+    cmd->seq = write_tag.seq;
     size_t n = kv__command__get_packed_size(cmd);
     uint8_t *data = malloc(n ? n : 1);
     if (!data) {
@@ -68,7 +81,7 @@ static void propose(conn *c, const Kv__Command *cmd, int int_reply) {
         return;
     }
     kv__command__pack(cmd, data);
-    node_propose(&c->srv->node, c, data, n, int_reply); /* the core copies it */
+    node_propose(&c->srv->node, c, data, n); /* the core copies it */
     free(data);
 }
 
@@ -77,7 +90,24 @@ static void cmd_set(conn *c, const kv_slice *argv, size_t argc) {
     cmd.op = KV__COMMAND__OP__SET;
     cmd.key = bytes_of(argv[1]);
     cmd.value = bytes_of(argv[2]);
-    propose(c, &cmd, 0);
+    propose(c, &cmd);
+}
+
+/* INCR and APPEND: whether the value is an integer, and the new value or
+ * length, are known only when the entry applies. */
+static void cmd_incr(conn *c, const kv_slice *argv, size_t argc) {
+    Kv__Command cmd = KV__COMMAND__INIT;
+    cmd.op = KV__COMMAND__OP__INCR;
+    cmd.key = bytes_of(argv[1]);
+    propose(c, &cmd);
+}
+
+static void cmd_append(conn *c, const kv_slice *argv, size_t argc) {
+    Kv__Command cmd = KV__COMMAND__INIT;
+    cmd.op = KV__COMMAND__OP__APPEND;
+    cmd.key = bytes_of(argv[1]);
+    cmd.value = bytes_of(argv[2]);
+    propose(c, &cmd);
 }
 
 static void cmd_get(conn *c, const kv_slice *argv, size_t argc) {
@@ -102,7 +132,7 @@ static void cmd_del(conn *c, const kv_slice *argv, size_t argc) {
     cmd.op = KV__COMMAND__OP__DEL;
     cmd.n_keys = argc - 1;
     cmd.keys = keys;
-    propose(c, &cmd, 1);
+    propose(c, &cmd);
     free(keys);
 }
 
@@ -214,10 +244,83 @@ static void cmd_auth(conn *c, const kv_slice *argv, size_t argc) {
     reply_ok(&c->out);
 }
 
+/* SESSION OPEN: proposed (the leader only); the reply, :ID, comes when the
+ * entry applies, ID being its log index. SESSION LIST: this node's table
+ * from its own applied state (any node, as DIGEST), one [id, last seq,
+ * last used index] per session in id order: two nodes at the same applied
+ * index answer the same. */
+static void cmd_session(conn *c, const kv_slice *argv, size_t argc) {
+    node *n = &c->srv->node;
+    if (argc == 2 && kv_slice_eq_nocase(argv[1], "open")) {
+        if (!node_is_leader(n)) {
+            char err[160];
+            node_notleader_text(n, err, sizeof err);
+            reply_error(&c->out, "%s", err);
+            return;
+        }
+        Kv__Command cmd = KV__COMMAND__INIT;
+        cmd.op = KV__COMMAND__OP__SESSION_OPEN;
+        write_tag.session = write_tag.seq = 0;
+        propose(c, &cmd);
+        return;
+    }
+    if (argc == 2 && kv_slice_eq_nocase(argv[1], "list")) {
+        const sessions *t = &n->sessions;
+        reply_array(&c->out, (long long)sessions_count(t));
+        for (size_t i = 0; i < sessions_count(t); i++) {
+            const session *s = sessions_at(t, i);
+            reply_array(&c->out, 3);
+            reply_int(&c->out, (long long)s->id);
+            reply_int(&c->out, (long long)s->last_seq);
+            reply_int(&c->out, (long long)s->last_used);
+        }
+        return;
+    }
+    reply_error(&c->out, "ERR unknown SESSION subcommand: use SESSION OPEN or SESSION LIST");
+}
+
+static const command *lookup(kv_slice name);
+
+/* A positive decimal integer (ids and seqs start at 1). */
+static int positive(kv_slice s, uint64_t *out) {
+    long long v;
+    if (!sm_parse_ll(s.p, s.len, &v) || v <= 0) return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+/* SEQ id seq WRITE ARG...: the write, tagged. Only writes can be tagged: a
+ * read changes nothing, so it needs no protection against retries. */
+static void cmd_seq(conn *c, const kv_slice *argv, size_t argc) {
+    uint64_t id, seq;
+    if (!positive(argv[1], &id) || !positive(argv[2], &seq)) {
+        reply_error(&c->out, "ERR SEQ wants a session id and a sequence number, both positive integers");
+        return;
+    }
+    const command *inner = lookup(argv[3]);
+    if (!inner || !(inner->flags & CMD_WRITE) || inner->fn == cmd_seq) {
+        reply_error(&c->out, "ERR SEQ tags a write: SET, DEL, INCR or APPEND");
+        return;
+    }
+    size_t n = argc - 3;
+    if ((inner->arity > 0 && n != (size_t)inner->arity) || (inner->arity < 0 && n < (size_t)-inner->arity)) {
+        reply_error(&c->out, "ERR wrong number of arguments for '%s' command", inner->name);
+        return;
+    }
+    write_tag.session = id;
+    write_tag.seq = seq;
+    inner->fn(c, argv + 3, n);
+    write_tag.session = write_tag.seq = 0;
+}
+
 static const command command_table[] = {
     {"get", 2, cmd_get, CMD_READ},
     {"set", 3, cmd_set, CMD_WRITE},
     {"del", -2, cmd_del, CMD_WRITE},
+    {"incr", 2, cmd_incr, CMD_WRITE},
+    {"append", 3, cmd_append, CMD_WRITE},
+    {"seq", -5, cmd_seq, CMD_WRITE},
+    {"session", 2, cmd_session, 0},
     {"exists", -2, cmd_exists, CMD_READ},
     {"dbsize", 1, cmd_dbsize, CMD_READ},
     {"ping", -1, cmd_ping, 0},

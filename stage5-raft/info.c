@@ -55,6 +55,20 @@ static int render_raft(const server *srv, kv_buf *out) {
                      (unsigned long long)n->follower_read_staleness_ms, (unsigned long long)n->stats.reads_leader,
                      (unsigned long long)n->stats.reads_follower, (unsigned long long)n->stats.reads_refused,
                      (unsigned long long)raft_leader_commit(rf));
+    /* Exactly-once: the session table, retries it answered, and how pending
+     * writes failed (NOTLEADER: certainly not applied; TRYAGAIN: unknown). */
+    const sessions *t = &n->sessions;
+    r |= append_line(out,
+                     "raft_sessions:%zu\r\nraft_max_sessions:%zu\r\nraft_sessions_opened:%llu\r\n"
+                     "raft_sessions_expired:%llu\r\nraft_session_retries_answered:%llu\r\n"
+                     "raft_session_stale:%llu\r\nraft_session_unknown:%llu\r\n",
+                     sessions_count(t), t->max, (unsigned long long)t->stats.opened,
+                     (unsigned long long)t->stats.expired, (unsigned long long)t->stats.duplicates,
+                     (unsigned long long)t->stats.stale, (unsigned long long)t->stats.unknown);
+    r |= append_line(out,
+                     "raft_writes_timed_out:%llu\r\nraft_writes_leadership_lost:%llu\r\nraft_writes_displaced:%llu\r\n",
+                     (unsigned long long)n->stats.writes_timed_out, (unsigned long long)n->stats.writes_leadership_lost,
+                     (unsigned long long)n->stats.writes_displaced);
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];

@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
         .election_timeout_ms = 1000,
         .heartbeat_ms = 100,
         .write_timeout_ms = 5000,
+        .max_sessions = 10000,
     };
     const flag_spec specs[] = {
         {"port", FLAG_INT, &cfg.port, "TCP port for clients without --cluster (default 7005); with --cluster the member's CLIENTPORT", 1, 65535, NULL, "PORT"},
@@ -76,6 +77,10 @@ int main(int argc, char **argv) {
          "every node proves it holds the secret in this file (mode 600, at least 16 bytes) before Raft messages "
          "cross; required when the peer address is not loopback",
          0, 0, NULL, "FILE"},
+        {"max-sessions", FLAG_INT, &cfg.max_sessions,
+         "exactly-once client sessions kept, the least recently used (by log position) evicted past it; give every "
+         "node the same value (default 10000)",
+         1, 10000000, NULL, "N"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},
     };

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apply.h"
 #include "commands.h"
 #include "conn.h"
 #include "hard_state.h"
@@ -17,6 +16,7 @@
 #include "peers.h"
 #include "resp_reply.h"
 #include "server.h"
+#include "state_machine.h"
 #include "wal_raft.h"
 
 /* The node cannot go on without its disk or memory: a node that forgot
@@ -163,13 +163,25 @@ static void fail_pending(node *n, size_t i, const char *text) {
     remove_pending(n, i);
 }
 
+/* Leadership lost: a pending write may still commit under the next leader
+ * (it may already be on a majority), so its outcome is unknown: TRYAGAIN,
+ * never NOTLEADER, which would tell the client a resend is safe. A read
+ * changed nothing, so it may go to the leader. */
 static void fail_all_pending(node *n) {
     char text[160];
     node_notleader_text(n, text, sizeof text);
-    while (n->npend > 0) fail_pending(n, n->npend - 1, text);
+    while (n->npend > 0) {
+        size_t i = n->npend - 1;
+        if (n->pend[i].kind == PENDING_WRITE) {
+            n->stats.writes_leadership_lost++;
+            fail_pending(n, i, "TRYAGAIN leadership lost; the write may still commit");
+        } else {
+            fail_pending(n, i, text);
+        }
+    }
 }
 
-int node_propose(node *n, conn *c, const void *data, size_t len, int int_reply) {
+int node_propose(node *n, conn *c, const void *data, size_t len) {
     raft_index idx;
     raft_term term;
     int r = raft_propose(n->raft, data, len, &idx, &term);
@@ -186,7 +198,6 @@ int node_propose(node *n, conn *c, const void *data, size_t len, int int_reply) 
     }
     p->conn_id = c->id;
     p->kind = PENDING_WRITE;
-    p->int_reply = int_reply;
     p->index = idx;
     p->term = term;
     p->deadline_ms = uv_now(n->srv->loop) + n->write_timeout_ms;
@@ -308,36 +319,40 @@ static void fix_empty(Kv__Command *cmd, int on) {
 }
 
 static void apply_entry(node *n, const struct raft_entry *e) {
-    long long result = 0;
+    kv_buf *reply = &n->reply;
+    reply->start = reply->len = 0;
     if (e->type == RAFT_ENTRY_NORMAL) {
         Kv__Command *cmd = kv__command__unpack(NULL, e->len, e->data);
         if (!cmd) fatal("a committed entry does not hold a command");
         fix_empty(cmd, 1);
-        result = apply_command(&n->srv->store, cmd);
+        int r = sm_apply(&n->srv->store, &n->sessions, e->index, cmd, reply);
         fix_empty(cmd, 0);
-        if (result < 0) fatal("out of memory applying a committed entry");
+        if (r != 0) fatal("out of memory applying a committed entry");
         kv__command__free_unpacked(cmd, NULL);
     }
     for (size_t i = 0; i < n->npend; i++) {
         pending *p = &n->pend[i];
         if (p->kind != PENDING_WRITE || p->index != e->index) continue;
         if (p->term != e->term) {
+            /* Another leader's entry holds the index: ours can never
+             * commit (Log Matching), so it certainly did not apply. */
             char text[160];
             node_notleader_text(n, text, sizeof text);
+            n->stats.writes_displaced++;
             fail_pending(n, i, text);
         } else {
             conn *c = find_conn(n, p->conn_id);
             if (c) {
-                if (p->int_reply)
-                    reply_int(&c->out, result);
-                else
-                    reply_ok(&c->out);
+                if (kv_buf_append(&c->out, kv_buf_rptr(reply), kv_buf_readable(reply)) != 0)
+                    reply_error(&c->out, "OOM command not allowed: out of memory");
                 queue_unblock(n, c->id);
             }
             remove_pending(n, i);
         }
         break;
     }
+    reply->start = reply->len;
+    kv_buf_shrink_if_empty(reply, 4096); /* one large reply does not pin its memory */
 }
 
 static void serve_read(node *n, uint64_t ctx) {
@@ -473,7 +488,10 @@ static void on_tick(uv_timer_t *t) {
     peers_dial(n);
     uint64_t now = uv_now(n->srv->loop);
     for (size_t i = n->npend; i-- > 0;)
-        if (n->pend[i].deadline_ms <= now) fail_pending(n, i, "TRYAGAIN no quorum");
+        if (n->pend[i].deadline_ms <= now) {
+            if (n->pend[i].kind == PENDING_WRITE) n->stats.writes_timed_out++;
+            fail_pending(n, i, "TRYAGAIN no quorum");
+        }
     run_unblocks(n);
     node_process(n);
     log_commit(n);
@@ -530,6 +548,8 @@ int node_init(server *srv, node *n) {
         return -1;
     }
     n->heartbeat_ms = (uint64_t)cfg->heartbeat_ms;
+    sessions_init(&n->sessions, (size_t)cfg->max_sessions);
+    kv_buf_init(&n->reply);
     n->write_timeout_ms = (uint64_t)cfg->write_timeout_ms;
     n->follower_read_staleness_ms = (uint64_t)cfg->follower_read_staleness_ms;
     raft_id ids[RAFT_MAX_NODES];
@@ -582,6 +602,8 @@ void node_free(node *n) {
     free(n->held);
     free(n->unsynced);
     free(n->unblock);
+    sessions_free(&n->sessions);
+    kv_buf_free(&n->reply);
     raft_free(n->raft);
     kv_secret_free(&n->secret);
     memset(n, 0, sizeof *n);

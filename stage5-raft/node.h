@@ -12,9 +12,15 @@
  *             the old entries can never be reported as a sync of new ones.
  *   network   peers.c: one outgoing link to every other node.
  *   clients   a write is proposed, its client blocked until the entry is
- *             applied (then the reply is the apply's result) or fails: a
- *             different entry at its index, or leadership lost, gives
- *             -NOTLEADER; no commit within --write-timeout-ms gives -TRYAGAIN.
+ *             applied (then the reply is the one the state machine computed,
+ *             state_machine.h) or fails. The error says what the client may
+ *             do next: -NOTLEADER only when the write certainly did not
+ *             apply (this node never proposed it, or another leader's entry
+ *             took its index), so sending it elsewhere is safe; -TRYAGAIN
+ *             when its outcome is unknown (no commit within
+ *             --write-timeout-ms, or leadership lost while it was pending):
+ *             it may still commit, and only a session (sessions.h) makes
+ *             sending it again safe.
  *             GET/EXISTS/DBSIZE are linearizable: raft_read_index on the
  *             leader, the command runs when the core says the read point is
  *             applied. Followers answer -NOTLEADER leader=HOST:PORT.
@@ -34,7 +40,9 @@
 #include <uv.h>
 
 #include "peer_auth.h"
+#include "buf.h"
 #include "raft.h"
+#include "sessions.h"
 #include "slice.h"
 
 typedef struct server server;
@@ -60,7 +68,6 @@ typedef struct pending {
     pending_kind kind;
     raft_index index; /* write: the proposal's index and term */
     raft_term term;
-    int int_reply;    /* write: reply with the apply's count (DEL), not +OK */
     uint64_t ctx;     /* read: raft_read_index's tag */
     uint64_t deadline_ms;
     kv_slice *argv;   /* read: the command, copied (owned) */
@@ -73,6 +80,9 @@ typedef struct node_stats {
     uint64_t reads_leader;   /* served on the leader after a ReadIndex round */
     uint64_t reads_follower; /* served here as a follower (follower_read.h) */
     uint64_t reads_refused;  /* a follower read refused: stale, behind or no leader */
+    uint64_t writes_timed_out;      /* -TRYAGAIN no quorum */
+    uint64_t writes_leadership_lost; /* -TRYAGAIN leadership lost */
+    uint64_t writes_displaced;      /* -NOTLEADER: another leader's entry took the index */
 } node_stats;
 
 typedef struct node {
@@ -114,6 +124,9 @@ typedef struct node {
     uint64_t *unblock;     /* connections to unblock after raft_advance */
     size_t nunblock, unblock_cap;
 
+    sessions sessions; /* the exactly-once table: state machine, like the store */
+    kv_buf reply;      /* scratch: the reply of the entry being applied */
+
     int processing, again, stopped;
     node_stats stats;
     /* the commit log line (node.c, log_commit): at most one per
@@ -144,9 +157,9 @@ void node_between_syncs(node *n);
 /* Writes "NOTLEADER leader=HOST:PORT" (or leader=unknown) into buf. */
 void node_notleader_text(const node *n, char *buf, size_t cap);
 int node_is_leader(const node *n);
-/* Proposes the packed command; blocks c until it applies, then replies +OK,
- * or the apply's count with int_reply. -1: an error reply was written. */
-int node_propose(node *n, conn *c, const void *data, size_t len, int int_reply);
+/* Proposes the packed command; blocks c until it applies, then replies
+ * what the state machine computed. -1: an error reply was written. */
+int node_propose(node *n, conn *c, const void *data, size_t len);
 /* Starts a linearizable read of argv for c (copied); blocks c. -1: an error reply was written. */
 int node_read_begin(node *n, conn *c, const kv_slice *argv, size_t argc);
 /* True while c's read is being served (commands.c then runs it locally). */

@@ -12,7 +12,15 @@
  * redirect to the leader; kvcli says so as redis-cli -c does
  * ("-> Redirected to 127.0.0.1:7004"), and from then on talks to the leader
  * (the prompt shows where). The line goes to stdout at a terminal, to stderr
- * otherwise, so a script's stdout holds only replies. */
+ * otherwise, so a script's stdout holds only replies.
+ *
+ * Stage 5: -c/--cluster HOST:PORT,... names more nodes to try while the
+ * leader is unknown or unreachable; NOTLEADER is followed like READONLY.
+ * Writes (SET, DEL, INCR, APPEND) go out under an exactly-once session
+ * (the library's exactly_once; --no-session turns it off), so a write
+ * retried after TRYAGAIN, a timeout or a dropped connection applies once;
+ * kvcli shows each retry ("-> Retried 127.0.0.1:7015 after TRYAGAIN ...
+ * (session 12, seq 3)") in the redirect line's style. */
 #include <editline/readline.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +68,18 @@ static void show_redirect(const cli *ui, unsigned long long before, const char *
     fflush(out);
 }
 
+/* After a call that the library sent again (exactly-once retries). */
+static void show_retries(const cli *ui, unsigned long long before) {
+    unsigned long long n = kv_retries(ui->client) - before;
+    if (n == 0) return;
+    FILE *out = ui->tty ? stdout : stderr;
+    fprintf(out, "-> Retried %s", kv_last_retry(ui->client));
+    if (kv_session(ui->client)) fprintf(out, " (session %llu)", kv_session(ui->client));
+    if (n > 1) fprintf(out, " (%llu retries)", n);
+    fputc('\n', out);
+    fflush(out);
+}
+
 /* Runs one command given as argv; prints the reply. Returns 0, or 1 when
  * the reply is an error or the call failed. */
 static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
@@ -72,11 +92,12 @@ static int run_command(cli *ui, int argc, const char **argv, size_t *lens) {
         }
     }
     kv_reply *r = NULL;
-    unsigned long long before = kv_redirects(ui->client);
+    unsigned long long before = kv_redirects(ui->client), retries = kv_retries(ui->client);
     char was[300];
     current_address(ui, was, sizeof was);
     kv_err e = kv_command(ui->client, argc, argv, lens, &r);
     show_redirect(ui, before, was);
+    show_retries(ui, retries);
     if (e != KV_OK) {
         /* kv_last_error says what and where, e.g. "cannot connect to
          * 127.0.0.1:7003: Connection refused". */
@@ -189,10 +210,11 @@ static int run_stdin(cli *ui) {
  * knows, looking only at the flags before the command (so "kvcli set k -p"
  * keeps its value), and skipping the values of flags that take one. */
 static void rewrite_short_port(int argc, char **argv) {
-    static const char *const with_value[] = {"--host", "--port", "--timeout", "--redirects"};
+    static const char *const with_value[] = {"--host", "--port", "--timeout", "--redirects", "--cluster",
+                                             "--retry-ms"};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-p") == 0) {
-            argv[i] = "--port";
+        if (strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "-c") == 0) {
+            argv[i] = argv[i][1] == 'p' ? "--port" : "--cluster";
             i++; /* its value */
             continue;
         }
@@ -206,6 +228,9 @@ int main(int argc, char **argv) {
     cli ui = {.host = "127.0.0.1", .port = 7005};
     long long timeout_ms = 5000;
     long long redirects = 3;
+    long long retry_ms = 10000;
+    const char *cluster = NULL;
+    int no_session = 0;
     rewrite_short_port(argc, argv);
     const flag_spec specs[] = {
         {"host", FLAG_STRING, &ui.host, "server address (default 127.0.0.1)", 0, 0, NULL, "HOST"},
@@ -213,8 +238,18 @@ int main(int argc, char **argv) {
         {"timeout", FLAG_INT, &timeout_ms, "connect, read and write timeout in ms; 0 waits forever (default 5000)",
          0, 3600 * 1000, NULL, "MS"},
         {"redirects", FLAG_INT, &redirects,
-         "follow a follower's READONLY redirect for at most N hops; 0 shows the refusal instead (default 3)", 0, 100,
-         NULL, "N"},
+         "follow a READONLY or NOTLEADER redirect for at most N hops; 0 shows the refusal instead (default 3)", 0,
+         100, NULL, "N"},
+        {"cluster", FLAG_STRING, &cluster,
+         "more nodes to try, also -c: HOST:PORT,HOST:PORT (when the leader is unknown or unreachable)", 0, 0, NULL,
+         "LIST"},
+        {"retry-ms", FLAG_INT, &retry_ms,
+         "the most one command spends waiting out an election and retrying (default 10000)", 0, 3600 * 1000, NULL,
+         "MS"},
+        {"no-session", FLAG_BOOL, &no_session,
+         "send writes untagged (at-least-once: a retried write may apply twice) instead of under an exactly-once "
+         "session",
+         0, 0, NULL, NULL},
     };
     int npos = 0;
     char **pos = NULL;
@@ -224,7 +259,10 @@ int main(int argc, char **argv) {
                    "0 (success) or 1 (error reply or connection failure). Aliases: PUT=SET DELETE=DEL STATS=INFO.\n"
                    "A write sent to a follower is refused with READONLY and sent again to the leader it names;\n"
                    "kvcli then prints \"-> Redirected to HOST:PORT\" (on stdout at a terminal, on stderr when\n"
-                   "stdout is not one, so piped output holds only replies) and stays with the leader.",
+                   "stdout is not one, so piped output holds only replies) and stays with the leader.\n"
+                   "A stage 5 node's NOTLEADER is followed the same way. Writes (SET DEL INCR APPEND) are sent\n"
+                   "under an exactly-once session and retried after TRYAGAIN, a timeout or a dropped connection\n"
+                   "(\"-> Retried HOST:PORT after ...\"): a retried write applies once.",
         .version = KV_VERSION,
         .specs = specs,
         .nspecs = sizeof specs / sizeof specs[0],
@@ -243,10 +281,17 @@ int main(int argc, char **argv) {
     opts.read_timeout_ms = opts.write_timeout_ms = (int)timeout_ms;
     if (timeout_ms > 0) opts.connect_timeout_ms = (int)timeout_ms;
     opts.max_redirects = (int)redirects;
+    opts.retry_total_ms = (int)retry_ms;
+    opts.exactly_once = !no_session;
     ui.client = kv_client_new(ui.host, (int)ui.port, &opts);
     if (!ui.client) {
         fprintf(stderr, "kvcli: out of memory\n");
         return 1;
+    }
+    if (cluster && kv_client_add_nodes(ui.client, cluster) != KV_OK) {
+        fprintf(stderr, "kvcli: --cluster: %s\n", kv_last_error(ui.client));
+        kv_client_free(ui.client);
+        return 2;
     }
     kv_buf_init(&ui.line);
     resp_parser_init(&ui.parser, resp_default_limits());

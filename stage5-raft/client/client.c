@@ -1,5 +1,6 @@
 /* client.c - a client's life: options, creation, connecting, closing, and
- * where it is connected (which a follower's redirect can change). */
+ * where it is connected (which a follower's redirect can change). The
+ * address it is created with is its first known node (cluster.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@ void kv_options_default(kv_options *o) {
     o->read_timeout_ms = 5000;
     o->write_timeout_ms = 5000;
     o->max_redirects = 3; /* a follower, another mid-failover, the leader, and one spare */
+    o->retry_total_ms = 10000; /* two elections of the default timeout, and a write timeout */
+    o->exactly_once = 0;
 }
 
 kv_client *kv_client_new(const char *host, int port, const kv_options *opts) {
@@ -30,7 +33,12 @@ kv_client *kv_client_new(const char *host, int port, const kv_options *opts) {
     if (c->opts.read_timeout_ms < 0) c->opts.read_timeout_ms = 0;
     if (c->opts.write_timeout_ms < 0) c->opts.write_timeout_ms = 0;
     if (c->opts.max_redirects < 0) c->opts.max_redirects = 0;
+    if (c->opts.retry_total_ms < 0) c->opts.retry_total_ms = 0;
     c->fd = -1;
+    if (cluster_add_node(c, c->host, c->port) != 0) {
+        kv_client_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -39,6 +47,7 @@ void kv_client_free(kv_client *c) {
     io_close(c);
     buf_free(&c->out);
     buf_free(&c->in);
+    cluster_free(c);
     free(c->host);
     free(c);
 }

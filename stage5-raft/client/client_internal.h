@@ -87,6 +87,14 @@ struct kv_client {
     long long last_io_ms; /* monotonic time of the last connect, send or receive */
     unsigned long long redirects; /* kv_redirects */
     char last_redirect[KV_ADDR_MAX]; /* kv_last_redirect */
+    /* cluster.c: the nodes to try when the leader is unknown or unreachable
+     * (kv_client_new's address first, then kv_client_add_nodes'), owned */
+    struct known_node { char *host; int port; } *nodes;
+    size_t nnodes;
+    unsigned long long session_id; /* exactly-once session; 0: none open yet */
+    unsigned long long seq;        /* the last seq used in it */
+    unsigned long long retries;    /* kv_retries */
+    char last_retry[KV_ADDR_MAX + 160]; /* kv_last_retry */
     char err[512];     /* kv_last_error */
     char lost_why[256];/* what killed the connection the lost replies were on */
 };
@@ -130,7 +138,19 @@ kv_err read_tree(kv_client *c, kv_reply **out);
  * fail with "dropped". */
 void after_error_reply(kv_client *c, const char *text, size_t len);
 
-/* redirect.c: following READONLY ... leader=HOST:PORT for one-shot calls. */
+/* cluster.c: one synchronous call: follows redirects, waits out an
+ * election, tries the other known nodes, and (exactly_once) tags a write
+ * with the session and retries it after an ambiguous failure. lens may be
+ * NULL (C strings). want_tree: the reply goes to *tree (owned by the
+ * caller), else to *s (in place, valid until the next call on c). KV_OK
+ * with an error reply means that reply is the answer. */
+kv_err call_run(kv_client *c, int argc, const char *const *argv, const size_t *lens, int want_tree, scalar *s,
+                kv_reply **tree);
+/* Adds host:port to the known nodes unless it is there. 0, or -1 out of memory. */
+int cluster_add_node(kv_client *c, const char *host, int port);
+void cluster_free(kv_client *c);
+
+/* redirect.c: following READONLY or NOTLEADER ... leader=HOST:PORT for one-shot calls. */
 typedef struct redirect_walk {
     int hops;          /* redirects followed in this call */
     char *start_host;  /* the call's first address once it moved (owned), to go back to */
@@ -141,6 +161,12 @@ typedef struct redirect_walk {
 /* The text of an error reply (without '-'): 1 a redirect, host and *port
  * filled; 0 not one; -1 READONLY with a malformed leader=. */
 int redirect_parse(const char *text, size_t len, char *host, size_t hostlen, int *port);
+/* "NOTLEADER leader=unknown": an election is on; wait and try again. */
+int redirect_leader_unknown(const char *text, size_t len);
+/* HOST:PORT or [IPV6]:PORT, the whole of p[0 .. n): 0, or -1. */
+int redirect_parse_address(const char *p, size_t n, char *host, size_t hostlen, int *port);
+/* "host:port", with brackets around an IPv6 host. */
+void redirect_format_address(char *out, size_t n, const char *host, int port);
 void redirect_begin(redirect_walk *w);
 /* Ends the call's walk: the client stays where the walk left it. */
 void redirect_end(redirect_walk *w);

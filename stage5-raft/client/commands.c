@@ -1,7 +1,7 @@
-/* commands.c - the typed synchronous calls: SET, GET, DEL, PING, INFO.
+/* commands.c - the typed synchronous calls: SET, GET, DEL, INCR, APPEND, PING, INFO.
  * Each is: encode into the output buffer, send it in one write, parse one
  * reply in place (no reply object is allocated), follow a follower's
- * redirect if it refused, check it is the kind of reply the command must
+ * redirect if it refused (cluster.c), check it is the kind of reply the command must
  * get. Only the value kv_get hands back, and the text of kv_info, are
  * copied out. */
 #include <stdlib.h>
@@ -9,32 +9,16 @@
 
 #include "client_internal.h"
 
-/* One synchronous command whose reply is a scalar, following a follower's
- * redirect (redirect.c) until the reply is the answer. An error reply
- * becomes KV_ERR_SERVER with the server's text in kv_last_error. The
- * arguments are encoded again for each hop rather than kept encoded: a
- * redirect is rare, and a copy of every request would double the memory a
- * large value costs. */
+/* One synchronous command whose reply is a scalar, through cluster.c
+ * (redirects, elections, and with exactly_once the session) until the
+ * reply is the answer. An error reply becomes KV_ERR_SERVER with the
+ * server's text in kv_last_error. */
 static kv_err round_trip(kv_client *c, int argc, const char *const *argv, const size_t *lens, scalar *s) {
-    redirect_walk w;
-    redirect_begin(&w);
-    kv_err e;
-    for (;;) {
-        e = begin_sync(c);
-        if (e == KV_OK) e = encode_command(c, argc, argv, lens);
-        if (e == KV_OK) e = read_scalar(c, s);
-        if (e != KV_OK || s->type != KV_REPLY_ERROR) break;
-        int r = redirect_follow(c, &w, s->str, s->len);
-        if (r == 1) continue;
-        if (r < 0) {
-            e = (kv_err)r;
-            break;
-        }
+    kv_err e = call_run(c, argc, argv, lens, 0, s, NULL);
+    if (e == KV_OK && s->type == KV_REPLY_ERROR) {
         e = client_fail(c, KV_ERR_SERVER, "%.*s", (int)(s->len < 400 ? s->len : 400), s->str);
         after_error_reply(c, s->str, s->len);
-        break;
     }
-    redirect_end(&w);
     return e;
 }
 
@@ -88,6 +72,26 @@ kv_err kv_del(kv_client *c, const void *key, size_t klen, long long *deleted) {
     kv_err e = round_trip(c, 2, argv, lens, &s);
     if (e == KV_OK) e = expect(c, &s, KV_REPLY_INTEGER, "DEL");
     if (e == KV_OK && deleted) *deleted = s.integer;
+    return e;
+}
+
+kv_err kv_incr(kv_client *c, const void *key, size_t klen, long long *value) {
+    const char *argv[2] = {"INCR", key};
+    const size_t lens[2] = {4, klen};
+    scalar s;
+    kv_err e = round_trip(c, 2, argv, lens, &s);
+    if (e == KV_OK) e = expect(c, &s, KV_REPLY_INTEGER, "INCR");
+    if (e == KV_OK && value) *value = s.integer;
+    return e;
+}
+
+kv_err kv_append(kv_client *c, const void *key, size_t klen, const void *val, size_t vlen, long long *len) {
+    const char *argv[3] = {"APPEND", key, val};
+    const size_t lens[3] = {6, klen, vlen};
+    scalar s;
+    kv_err e = round_trip(c, 3, argv, lens, &s);
+    if (e == KV_OK) e = expect(c, &s, KV_REPLY_INTEGER, "APPEND");
+    if (e == KV_OK && len) *len = s.integer;
     return e;
 }
 

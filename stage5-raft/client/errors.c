@@ -16,6 +16,7 @@ const char *kv_strerror(kv_err err) {
     case KV_ERR_NOMEM: return "out of memory";
     case KV_ERR_USAGE: return "invalid use of the API";
     case KV_ERR_REDIRECT: return "redirect not followed";
+    case KV_ERR_AMBIGUOUS: return "outcome unknown";
     }
     return "unknown error";
 }

@@ -29,8 +29,9 @@
  * returns KV_ERR_DROPPED; the next call opens a new connection (and returns
  * KV_ERR_CONNECT or KV_ERR_TIMEOUT if it cannot). A call that failed with
  * KV_ERR_DROPPED or KV_ERR_TIMEOUT may or may not have been applied by the
- * server: the library never retries a command by itself, so the caller
- * decides whether repeating it is safe. */
+ * server: the library never sends such a command again by itself, except a
+ * write it tagged with an exactly-once session (see "Raft clusters" below),
+ * so otherwise the caller decides whether repeating it is safe. */
 #ifndef KVCLIENT_H
 #define KVCLIENT_H
 
@@ -54,6 +55,9 @@ typedef enum kv_err {
                             * (a synchronous call while pipelined replies are unread) */
     KV_ERR_REDIRECT = -8,  /* a follower's redirect could not be followed: too many
                             * hops (a loop), or a malformed leader= address */
+    KV_ERR_AMBIGUOUS = -9, /* exactly_once: a try of this write may have applied, and
+                            * the server has since forgotten the session, so
+                            * whether it did is unknown */
 } kv_err;
 
 /* Timeouts in milliseconds; 0 means wait forever. A read or write timeout
@@ -67,6 +71,9 @@ typedef struct kv_options {
     int max_redirects;      /* default 3; 0 (or less) turns redirects off: see
                              * "Followers and redirects" below. Start from
                              * kv_options_default, or this field is 0. */
+    int retry_total_ms;     /* default 10000: the most one call spends waiting out
+                             * an election and retrying ("Raft clusters" below) */
+    int exactly_once;       /* default 0; 1: tag writes with a session (stage 5) */
 } kv_options;
 
 typedef struct kv_client kv_client;
@@ -120,6 +127,12 @@ kv_err kv_set(kv_client *c, const void *key, size_t klen, const void *val, size_
 kv_err kv_get(kv_client *c, const void *key, size_t klen, char **val, size_t *vlen);
 /* *deleted (may be NULL) receives how many keys were removed (0 or 1). */
 kv_err kv_del(kv_client *c, const void *key, size_t klen, long long *deleted);
+/* INCR (stage 5): *value (may be NULL) receives the new value. A value
+ * that is not an integer is KV_ERR_SERVER ("ERR value is not an integer or
+ * out of range"). */
+kv_err kv_incr(kv_client *c, const void *key, size_t klen, long long *value);
+/* APPEND (stage 5): *len (may be NULL) receives the value's new length. */
+kv_err kv_append(kv_client *c, const void *key, size_t klen, const void *val, size_t vlen, long long *len);
 kv_err kv_ping(kv_client *c);
 /* KV_OK: *text is the malloc'd INFO text, NUL-terminated; the caller frees
  * it. Otherwise *text is NULL. */
@@ -204,10 +217,11 @@ size_t kv_pending_replies(const kv_client *c);
 #define KV_HOST_MAX 256
 int kv_reply_redirect(const kv_reply *r, char *host, size_t hostlen, int *port);
 /* Redirects this client has followed over its life (one per hop; a call that
- * went through two followers to the leader counts 2). Callers show a
+ * went through two followers to the leader counts 2; a move to the next
+ * known node when the leader is unknown or unreachable counts 1). Callers show a
  * redirect by comparing the count before and after a call. */
 unsigned long long kv_redirects(const kv_client *c);
-/* "HOST:PORT" the last redirect led to, "" before the first. Owned by the
+/* "HOST:PORT" the last redirect (or move) led to, "" before the first. Owned by the
  * client; valid until its next call. */
 const char *kv_last_redirect(const kv_client *c);
 /* The address the client talks to now (kv_client_new's, or a leader's
@@ -219,6 +233,47 @@ int kv_client_port(const kv_client *c);
  * connection; the next call connects there. KV_ERR_USAGE while pipelined
  * replies are owed by a live connection, KV_ERR_NOMEM. */
 kv_err kv_client_move(kv_client *c, const char *host, int port);
+
+/* ---- Raft clusters (stage 5) ----
+ * A stage 5 node refuses what it must not serve with
+ *   -NOTLEADER leader=HOST:PORT   or   -NOTLEADER leader=unknown
+ * and has not run it: one-shot calls follow the first like READONLY above
+ * (reads too, since a stage 5 follower serves no reads), and on the second
+ * (an election is on) wait, 25 ms doubling to 400 ms, and send again to the
+ * next known node. A node that cannot be connected to is skipped the same
+ * way. Known nodes: kv_client_new's address, then kv_client_add_nodes'.
+ * All of one call's waits fit in opts.retry_total_ms; then the call returns
+ * the last answer (the NOTLEADER reply) or failure.
+ *
+ * -TRYAGAIN (no quorum in time, or leadership lost while the write was
+ * pending), a read timeout and a dropped connection mean the command may
+ * have applied. Without a session the library returns them (TRYAGAIN as
+ * KV_ERR_SERVER or an error reply): repeating a write could apply it twice.
+ *
+ * Exactly-once (opts.exactly_once): SET, DEL, INCR and APPEND in one-shot
+ * calls (typed, or kv_command) are sent as "SEQ id seq CMD ARG...". The
+ * client opens its session on first use (SESSION OPEN), numbers its writes
+ * 1, 2, 3..., and after TRYAGAIN, a timeout or a dropped connection sends
+ * the same (id, seq) again, to whichever node leads now, within
+ * retry_total_ms. The server applies a seq once and answers a repeat with
+ * the first reply, so the caller sees one answer and one effect. If the
+ * server has expired the session: when no earlier try of this call can have
+ * applied, the client opens a new session and sends the write under it;
+ * otherwise the call fails with KV_ERR_AMBIGUOUS. Other commands (reads,
+ * commands the library does not know) are sent untagged. The server keeps
+ * only each session's last reply, so pipelined commands are never tagged:
+ * replies for all of a pipeline's seqs would be needed to retry it. */
+
+/* Adds nodes to try, "HOST:PORT,HOST:PORT,..." ([IPV6]:PORT too).
+ * KV_ERR_USAGE on a malformed list (nodes before the bad one are added). */
+kv_err kv_client_add_nodes(kv_client *c, const char *list);
+/* The client's session id (0: none open), the number of times a call was
+ * sent again after a try that may have applied, and where and why the last
+ * such retry happened ("HOST:PORT after TRYAGAIN ...", "" before any;
+ * owned by the client, valid until its next call). */
+unsigned long long kv_session(const kv_client *c);
+unsigned long long kv_retries(const kv_client *c);
+const char *kv_last_retry(const kv_client *c);
 
 /* ---- errors ---- */
 

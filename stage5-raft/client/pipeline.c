@@ -1,6 +1,6 @@
 /* pipeline.c - generic commands and pipelining. kv_command is one queued
  * command followed by reading its reply (and, when a follower refused it,
- * the same at the leader: redirect.c). Pipelining queues many commands in
+ * the same at the leader: cluster.c). Pipelining queues many commands in
  * the output buffer and reads the replies in order; kv_get_reply keeps the
  * count honest when the connection dies midway, so every queued command
  * gets exactly one result. */
@@ -66,28 +66,9 @@ static int is_quit(const char *name, size_t len) { return len == 4 && strncasecm
 
 kv_err kv_command(kv_client *c, int argc, const char *const *argv, const size_t *argvlen, kv_reply **out) {
     *out = NULL;
-    redirect_walk w;
-    redirect_begin(&w);
-    kv_err e;
-    for (;;) {
-        e = begin_sync(c);
-        if (e == KV_OK) e = encode_command(c, argc, argv, argvlen);
-        if (e == KV_OK) e = read_tree(c, out);
-        if (e != KV_OK || (*out)->type != KV_REPLY_ERROR) break;
-        int r = redirect_follow(c, &w, (*out)->str, (*out)->len);
-        if (r == 0) {
-            after_error_reply(c, (*out)->str, (*out)->len);
-            break;
-        }
-        kv_reply_free(*out); /* the follower's refusal; the leader answers instead */
-        *out = NULL;
-        if (r < 0) {
-            e = (kv_err)r;
-            break;
-        }
-    }
-    redirect_end(&w);
+    kv_err e = call_run(c, argc, argv, argvlen, 1, NULL, out);
     if (e != KV_OK) return e;
+    if ((*out)->type == KV_REPLY_ERROR) after_error_reply(c, (*out)->str, (*out)->len);
     if (is_quit(argv[0], argvlen ? argvlen[0] : strlen(argv[0]))) io_close(c);
     return KV_OK;
 }

@@ -1,7 +1,9 @@
-/* redirect.c - following a follower's refusal to write. A follower answers
- * a write with "-READONLY ... leader=HOST:PORT" and has not run it, so
- * sending the same command to the leader cannot apply it twice: that is
- * what makes following the redirect safe for any one-shot call. The walk
+/* redirect.c - following a follower's refusal. A stage 4 follower answers
+ * a write with "-READONLY ... leader=HOST:PORT", a stage 5 node any command
+ * it must not serve with "-NOTLEADER leader=HOST:PORT", and neither has run
+ * it, so sending the same command to the leader cannot apply it twice: that
+ * is what makes following the redirect safe for any one-shot call. (A stage
+ * 5 write whose outcome is unknown gets -TRYAGAIN instead: cluster.c.) The walk
  * is bounded (kv_options.max_redirects): during a failover two nodes can
  * each name the other for a while, and a client must not bounce between
  * them forever. Pipelined replies are never followed here (see kvclient.h);
@@ -14,6 +16,7 @@
 #include "client_internal.h"
 
 static const char readonly_word[] = "READONLY";
+static const char notleader_word[] = "NOTLEADER";
 static const char leader_tag[] = " leader=";
 
 /* The last occurrence of the tag: the server's own text comes first, the
@@ -39,8 +42,7 @@ static int parse_port(const char *p, size_t n, int *port) {
     return 0;
 }
 
-/* HOST:PORT or [IPV6]:PORT, the whole of p[0 .. n). */
-static int parse_address(const char *p, size_t n, char *host, size_t hostlen, int *port) {
+int redirect_parse_address(const char *p, size_t n, char *host, size_t hostlen, int *port) {
     const char *h = p, *colon;
     size_t hlen;
     if (n > 0 && p[0] == '[') {
@@ -69,15 +71,34 @@ static int parse_address(const char *p, size_t n, char *host, size_t hostlen, in
     return 0;
 }
 
-int redirect_parse(const char *text, size_t len, char *host, size_t hostlen, int *port) {
-    const size_t word = sizeof readonly_word - 1;
-    if (len < word || memcmp(text, readonly_word, word) != 0 || (len > word && text[word] != ' ')) return 0;
+/* Whether text starts with the word, alone or followed by a space. */
+static int starts_word(const char *text, size_t len, const char *word) {
+    size_t n = strlen(word);
+    return len >= n && memcmp(text, word, n) == 0 && (len == n || text[n] == ' ');
+}
+
+/* The leader= value's bounds, or NULL. */
+static const char *leader_value(const char *text, size_t len, const char **end) {
+    if (!starts_word(text, len, readonly_word) && !starts_word(text, len, notleader_word)) return NULL;
     const char *tag = find_leader_tag(text, len);
-    if (!tag) return 0; /* a plain READONLY (Redis's replicas): nothing to follow */
-    const char *v = tag + sizeof leader_tag - 1, *end = text + len;
-    const char *sp = memchr(v, ' ', (size_t)(end - v));
-    if (sp) end = sp; /* words after the address are left for later versions */
-    return parse_address(v, (size_t)(end - v), host, hostlen, port) == 0 ? 1 : -1;
+    if (!tag) return NULL; /* a plain READONLY (Redis's replicas): nothing to follow */
+    const char *v = tag + sizeof leader_tag - 1;
+    *end = text + len;
+    const char *sp = memchr(v, ' ', (size_t)(*end - v));
+    if (sp) *end = sp; /* words after the address are left for later versions */
+    return v;
+}
+
+int redirect_leader_unknown(const char *text, size_t len) {
+    const char *end, *v = leader_value(text, len, &end);
+    return v && starts_word(text, len, notleader_word) && (size_t)(end - v) == 7 && memcmp(v, "unknown", 7) == 0;
+}
+
+int redirect_parse(const char *text, size_t len, char *host, size_t hostlen, int *port) {
+    const char *end, *v = leader_value(text, len, &end);
+    if (!v) return 0;
+    if (redirect_leader_unknown(text, len)) return 0; /* nobody to follow yet: cluster.c waits */
+    return redirect_parse_address(v, (size_t)(end - v), host, hostlen, port) == 0 ? 1 : -1;
 }
 
 int kv_reply_redirect(const kv_reply *r, char *host, size_t hostlen, int *port) {
@@ -85,14 +106,13 @@ int kv_reply_redirect(const kv_reply *r, char *host, size_t hostlen, int *port) 
     return redirect_parse(r->str, r->len, host, hostlen, port);
 }
 
-/* "host:port", with brackets around an IPv6 address so it reads back. */
-static void format_address(char *out, size_t n, const char *host, int port) {
+void redirect_format_address(char *out, size_t n, const char *host, int port) {
     snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 static void path_append(redirect_walk *w, const char *host, int port) {
     char addr[KV_ADDR_MAX];
-    format_address(addr, sizeof addr, host, port);
+    redirect_format_address(addr, sizeof addr, host, port);
     size_t used = strlen(w->path);
     snprintf(w->path + used, sizeof w->path - used, "%s%s", used ? " -> " : "", addr);
 }
@@ -132,7 +152,7 @@ int redirect_follow(kv_client *c, redirect_walk *w, const char *text, size_t len
     if (w->hops == 0) path_append(w, c->host, c->port);
     if (r < 0) {
         char from[KV_ADDR_MAX];
-        format_address(from, sizeof from, c->host, c->port);
+        redirect_format_address(from, sizeof from, c->host, c->port);
         kv_err e = client_fail(c, KV_ERR_REDIRECT,
                                "malformed redirect from %s (expected leader=HOST:PORT, HOST at most %d bytes)%s%s: %s",
                                from, KV_HOST_MAX - 1, w->hops ? " after " : "", w->hops ? w->path : "", said);
@@ -173,6 +193,6 @@ int redirect_follow(kv_client *c, redirect_walk *w, const char *text, size_t len
         return e;
     }
     c->redirects++;
-    format_address(c->last_redirect, sizeof c->last_redirect, host, port);
+    redirect_format_address(c->last_redirect, sizeof c->last_redirect, host, port);
     return 1;
 }

@@ -3,7 +3,9 @@
 # redirect with -NOTLEADER; killing the leader elects another within a stated
 # bound and writes go on; a restarted node catches up; a cluster restarted
 # after kill -9 keeps every acknowledged write; a leader without a majority
-# answers -TRYAGAIN, then steps down.
+# answers -TRYAGAIN, then steps down. The error contract: -NOTLEADER only for
+# a write this node never proposed (certainly not applied); a write pending
+# when leadership is lost answers -TRYAGAIN (it may still commit).
 import os
 import sys
 import time
@@ -113,6 +115,28 @@ class ClusterTest(kvtest.ServerTestCase):
         # Then it steps down (check-quorum) and knows no leader.
         kvtest.wait_for(lambda: c.role(lead)["role"] != "leader", timeout=5 * c.election_ms / 1000.0,
                         message="the leader without a majority to step down")
+        self.assertError(c.command(lead, "SET", "k", "3"), "NOTLEADER leader=unknown")
+
+    def test_leadership_lost_while_pending_is_tryagain(self):
+        # The write timeout is far above the step-down time (check-quorum:
+        # 1-2 election timeouts), so the pending write fails because the
+        # leader steps down, not because it timed out. Its entry is in the
+        # old leader's log and could commit under a later leader: the
+        # client must hear "unknown", never NOTLEADER ("not applied").
+        c = self.cluster(election_ms=500, heartbeat_ms=50, write_timeout_ms=60000)
+        lead = c.wait_leader(self.election_bound(c))
+        self.assertEqual(c.command(lead, "SET", "k", "1"), "OK")
+        for i in c.nodes:
+            if i != lead:
+                c.nodes[i].stop()
+        t0 = time.monotonic()
+        reply = c.command(lead, "SET", "k", "2", timeout=30 * SCALE)
+        self.assertError(reply, "TRYAGAIN leadership lost; the write may still commit")
+        self.assertLess(time.monotonic() - t0, 30 * SCALE)
+        info = c.nodes[lead].info()
+        self.assertEqual(info["raft_writes_leadership_lost"], "1")
+        self.assertEqual(info["raft_writes_timed_out"], "0")
+        # A write it did not propose: certainly not applied.
         self.assertError(c.command(lead, "SET", "k", "3"), "NOTLEADER leader=unknown")
 
     def test_uncommitted_entries_are_replaced(self):
