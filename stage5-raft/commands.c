@@ -260,6 +260,7 @@ static void cmd_session(conn *c, const kv_slice *argv, size_t argc) {
         }
         Kv__Command cmd = KV__COMMAND__INIT;
         cmd.op = KV__COMMAND__OP__SESSION_OPEN;
+        cmd.max_sessions = (uint64_t)c->srv->cfg.max_sessions; /* every node evicts by this */
         write_tag.session = write_tag.seq = 0;
         propose(c, &cmd);
         return;

@@ -24,7 +24,7 @@ typedef struct server_config {
     long long heartbeat_ms;           /* the tick: a leader's heartbeat interval */
     long long write_timeout_ms;       /* -TRYAGAIN for a write not committed by then */
     long long follower_read_staleness_ms; /* a follower answers reads within this bound; 0: off */
-    long long max_sessions;           /* exactly-once sessions kept; the same on every node */
+    long long max_sessions;           /* exactly-once sessions kept; carried in SESSION OPEN entries */
 } server_config;
 
 #endif

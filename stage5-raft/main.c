@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
          "cross; required when the peer address is not loopback",
          0, 0, NULL, "FILE"},
         {"max-sessions", FLAG_INT, &cfg.max_sessions,
-         "exactly-once client sessions kept, the least recently used (by log position) evicted past it; give every "
-         "node the same value (default 10000)",
+         "exactly-once client sessions kept, the least recently used (by log position) evicted past it; a "
+         "leader writes it into each SESSION OPEN entry, so every node evicts alike (default 10000)",
          1, 10000000, NULL, "N"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},

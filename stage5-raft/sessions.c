@@ -29,16 +29,19 @@ static void evict_lru(sessions *t) {
     t->stats.expired++;
 }
 
-int sessions_open(sessions *t, uint64_t id) {
-    if (t->n == t->cap && t->n < t->max) {
+int sessions_open(sessions *t, uint64_t id, size_t max) {
+    if (max == 0) max = t->max;
+    /* Grow first: a failed allocation must leave the table as it was. */
+    if (t->n < max && t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
-        if (cap > t->max) cap = t->max;
+        if (cap > max) cap = max;
         session *v = realloc(t->v, cap * sizeof *v);
         if (!v) return -1;
         t->v = v;
         t->cap = cap;
     }
-    if (t->n == t->max) evict_lru(t);
+    t->max = max;
+    while (t->n >= t->max) evict_lru(t); /* more than one if the limit shrank */
     session *s = &t->v[t->n++];
     memset(s, 0, sizeof *s);
     s->id = id;

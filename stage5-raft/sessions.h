@@ -6,8 +6,8 @@
  * from the table instead of being applied twice.
  *
  * Everything here changes only when a committed entry applies, and depends
- * only on the entries and on max (which every node must be given the same):
- * no clock, no randomness. So every node holds the same table at the same
+ * only on the entries (each opening entry carries the limit, max, that the
+ * proposing leader was given): no clock, no randomness, no local flag. So every node holds the same table at the same
  * applied index. Expiry is by log position: when a new session would exceed
  * max, the session least recently used (the smallest index of the last
  * entry that named it) is evicted. Sessions are kept sorted by id (ids are
@@ -36,7 +36,7 @@ typedef struct session_stats {
 typedef struct sessions {
     session *v; /* sorted by id */
     size_t n, cap;
-    size_t max; /* at least 1 */
+    size_t max; /* at least 1: the limit of the last opening entry (the node's flag before any) */
     session_stats stats;
 } sessions;
 
@@ -44,9 +44,10 @@ void sessions_init(sessions *t, size_t max);
 void sessions_free(sessions *t);
 
 /* Registers session id (the opening entry's index, higher than every id in
- * the table), evicting the least recently used one first if the table is
- * full. Returns 0, or -1 when out of memory (the table is unchanged). */
-int sessions_open(sessions *t, uint64_t id);
+ * the table) under the limit max carried by that entry (0: keep t->max),
+ * evicting the least recently used sessions first while the table is full.
+ * Returns 0, or -1 when out of memory (the table is unchanged). */
+int sessions_open(sessions *t, uint64_t id, size_t max);
 /* The session with this id, or NULL (never opened, or expired). */
 session *sessions_find(sessions *t, uint64_t id);
 /* Records that seq applied at log index `index` with this reply (copied).

@@ -93,7 +93,7 @@ static int run(kv_store *store, const Kv__Command *cmd, kv_buf *reply) {
 
 int sm_apply(kv_store *store, sessions *table, uint64_t index, const Kv__Command *cmd, kv_buf *reply) {
     if (cmd->op == KV__COMMAND__OP__SESSION_OPEN) {
-        if (sessions_open(table, index) != 0) return -1;
+        if (sessions_open(table, index, (size_t)cmd->max_sessions) != 0) return -1;
         return reply_int(reply, (long long)index);
     }
     if (cmd->session == 0) return run(store, cmd, reply); /* untagged: at-least-once */

@@ -169,6 +169,16 @@ class ClusterSessionsTest(kvtest.ServerTestCase):
     def test_expiry_is_deterministic(self):
         c = self.cluster(extra=("--max-sessions", "3"))
         lead = c.wait_leader(self.bound(c))
+        # The limit travels in the log (each SESSION OPEN entry carries the
+        # leader's): followers restarted with another flag still evict alike.
+        for i in c.nodes:
+            if i != lead:
+                srv = c.nodes[i]
+                srv.stop()
+                srv.args[srv.args.index("--max-sessions") + 1] = "50"
+                srv.start()
+                kvtest.wait_for(lambda: c.role(i)["leader"] == lead, timeout=self.bound(c),
+                                message="node %d to follow the leader again" % i)
         with c.nodes[lead].connect() as conn:
             a = conn.command("SESSION", "OPEN")
             b = conn.command("SESSION", "OPEN")

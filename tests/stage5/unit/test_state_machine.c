@@ -188,6 +188,27 @@ static void test_eviction_by_log_position(void **state) {
     assert_int_equal(f->table.stats.opened, 5);
 }
 
+/* The limit travels in the opening entry: a node's own flag (3 here) gives
+ * way to the leader's, and a smaller one evicts down to it at once. */
+static void test_limit_from_the_entry(void **state) {
+    fixture *f = *state; /* max 3 */
+    Kv__Command open = KV__COMMAND__INIT;
+    open.op = OPEN;
+    open.max_sessions = 5;
+    for (int i = 0; i < 5; i++) {
+        f->reply.start = f->reply.len = 0;
+        assert_int_equal(sm_apply(&f->store, &f->table, f->index++, &open, &f->reply), 0);
+    }
+    assert_int_equal(sessions_count(&f->table), 5); /* 1..5, beyond this node's 3 */
+    open.max_sessions = 2;
+    f->reply.start = f->reply.len = 0;
+    assert_int_equal(sm_apply(&f->store, &f->table, f->index++, &open, &f->reply), 0);
+    assert_int_equal(sessions_count(&f->table), 2);
+    assert_int_equal(sessions_at(&f->table, 0)->id, 5);
+    assert_int_equal(sessions_at(&f->table, 1)->id, 6);
+    assert_int_equal(f->table.stats.expired, 4);
+}
+
 static void test_out_of_memory_reported(void **state) {
     fixture *f = *state;
     Kv__Command open = KV__COMMAND__INIT;
@@ -230,6 +251,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_replies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_by_log_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limit_from_the_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory_reported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
