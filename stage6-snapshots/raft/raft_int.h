@@ -26,9 +26,14 @@
 #define RAFT_BROKEN_READ_INDEX 0
 #endif
 #ifdef RAFT_BREAK_SNAPSHOT_OLD
-#define RAFT_BROKEN_SNAPSHOT_OLD 1 /* install any snapshot: older ones and matching logs too */
+#define RAFT_BROKEN_SNAPSHOT_OLD 1 /* install snapshots older than the commit index */
 #else
 #define RAFT_BROKEN_SNAPSHOT_OLD 0
+#endif
+#ifdef RAFT_BREAK_SNAPSHOT_TRUNCATE
+#define RAFT_BROKEN_SNAPSHOT_TRUNCATE 1 /* discard the log even where it matches the snapshot */
+#else
+#define RAFT_BROKEN_SNAPSHOT_TRUNCATE 0
 #endif
 #ifdef RAFT_BREAK_EARLY_ACK
 #define RAFT_BROKEN_EARLY_ACK 1 /* ack appends before they are durable */

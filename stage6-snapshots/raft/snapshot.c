@@ -67,7 +67,7 @@ void snapshot_on_message(struct raft *r, const struct raft_msg *m) {
         replication_hold_ack(r, m->from, r->commit);
         return;
     }
-    if (log_term(&r->log, i, &t) && t == m->snap_term && !RAFT_BROKEN_SNAPSHOT_OLD) {
+    if (log_term(&r->log, i, &t) && t == m->snap_term && !RAFT_BROKEN_SNAPSHOT_TRUNCATE) {
         /* Our log already holds its last entry, so (Log Matching) everything
          * before it too: keep the log, entries after it included, and apply
          * from the log as usual; the snapshot's data is not needed. */

@@ -531,6 +531,11 @@ static void handle_ready(struct sim *s, int i) {
             }
             if (raft_role(nd->r) == RAFT_LEADER)
                 sim_fail(s, "node %d installs a snapshot while leading", i + 1);
+            if (rd.snapshot_index < nd->applied)
+                sim_fail(s, "State Machine Safety: node %d installs a snapshot at %llu over a state "
+                            "machine that applied up to %llu (applied entries undone)",
+                         i + 1, (unsigned long long)rd.snapshot_index,
+                         (unsigned long long)nd->applied);
             sm_load(nd, &nd->inbox); /* before applying what follows it */
             sim_on_restore(s, i, &nd->inbox);
             sim_snap_free(&nd->held);

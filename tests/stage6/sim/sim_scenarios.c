@@ -1,8 +1,10 @@
 /* sim_scenarios.c - the scenarios, named after their MIT 6.5840 (Raft lab)
  * counterparts where one exists, plus pre-vote/check-quorum, a partial
- * partition, and ReadIndex against a deposed leader. Each one drives the
+ * partition, and ReadIndex against a deposed leader; stage 6 adds the
+ * snapshot scenarios of 6.5840's part 3D (Snapshot*). Each one drives the
  * cluster; safety is checked after every event by sim_check.c, liveness by
- * the bounded helpers (a leader, a commit) in sim_helpers.c. */
+ * the bounded helpers (a leader, a commit) in sim_helpers.c. Stage 5's
+ * scenarios run with snapshots in most seeds too (sim_start draws them). */
 #include "sim.h"
 
 #define LEADER_BOUND (10 * SIM_E)
@@ -504,6 +506,174 @@ static void stale_read(struct sim *s) {
     one_n(s, s->n, 1);
 }
 
+/* ---- snapshots (6.5840 3D). Nodes snapshot every few entries and keep
+ * few or none behind, so a follower that misses a handful of entries can
+ * only be caught up by a snapshot. */
+
+#define SNAP_EVERY 10 /* 6.5840's SnapShotInterval */
+
+static void snapshot_setup(struct sim *s) {
+    s->snap_fixed = true;
+    s->snap_every = sim_rand_below(s, 2) ? SNAP_EVERY : 3;
+    s->trailing = sim_rand_below(s, 2) ? 0 : 2;
+}
+
+/* Snapshots keep every log short: a log longer than this means the core
+ * did not compact behind the snapshots it was told of. */
+static void check_log_bounded(struct sim *s) {
+    unsigned bound = s->trailing + 3 * s->snap_every + 40;
+    for (unsigned i = 0; i < s->n && !s->failed; i++) {
+        struct raft *r = s->node[i].r;
+        if (!r)
+            continue;
+        raft_index len = raft_last_index(r) + 1 - raft_first_index(r);
+        if (len > bound)
+            sim_fail(s, "log of n%u holds %llu entries (bound %u): snapshots did not truncate it",
+                     i + 1, (unsigned long long)len, bound);
+    }
+}
+
+/* 6.5840's snapcommon: a victim (a follower, every third round the leader)
+ * is cut off or crashed while enough entries commit to be snapshotted and
+ * compacted away; back, it must catch up, by snapshot when its next entry
+ * is gone. */
+static void snap_common(struct sim *s, bool disconnect, bool reliable, bool crash, int iters) {
+    snapshot_setup(s);
+    sim_start(s);
+    if (!reliable)
+        sim_unreliable(s);
+    sim_one(s, s->n, ONE_BOUND);
+    int leader = sim_wait_leader(s, sim_all(s), LEADER_BOUND);
+    for (int it = 0; it < iters && !s->failed && leader >= 0; it++) {
+        int victim = mod(leader + 1, s->n), sender = leader;
+        if (it % 3 == 1) {
+            sender = mod(leader + 1, s->n);
+            victim = leader;
+        }
+        if (disconnect) {
+            sim_disconnect(s, victim);
+            sim_one(s, s->n - 1, ONE_BOUND);
+        }
+        if (crash) {
+            sim_crash(s, victim);
+            sim_one(s, s->n - 1, ONE_BOUND);
+        }
+        /* perhaps enough for a snapshot; the sender may not be leader */
+        unsigned nn = s->snap_every / 2 + sim_rand_below(s, s->snap_every);
+        for (unsigned k = 0; k < nn; k++)
+            sim_propose(s, sender, NULL);
+        sim_one(s, disconnect || crash ? s->n - 1 : s->n, ONE_BOUND);
+        check_log_bounded(s);
+        if (disconnect)
+            sim_connect(s, victim);
+        if (crash) {
+            sim_restart(s, victim);
+            sim_connect(s, victim);
+        }
+        if (disconnect || crash) {
+            sim_one(s, s->n, ONE_BOUND);
+            leader = sim_wait_leader(s, sim_all(s), LEADER_BOUND);
+        }
+    }
+    if (!reliable) {
+        sim_reliable(s);
+        sim_one(s, s->n, ONE_BOUND);
+    }
+}
+
+static void snapshot_basic(struct sim *s) { snap_common(s, false, true, false, 30); }
+
+/* The cut-off follower fell behind the leader's first entry: it must have
+ * been sent a snapshot, or this scenario tests nothing. */
+static void snapshot_install(struct sim *s) {
+    snap_common(s, true, true, false, 15);
+    if (!s->failed && s->installs == 0)
+        sim_fail(s, "SnapshotInstall: no follower ever installed a snapshot");
+}
+
+static void snapshot_install_unreliable(struct sim *s) { snap_common(s, true, false, false, 15); }
+static void snapshot_install_crash(struct sim *s) { snap_common(s, false, true, true, 15); }
+static void snapshot_install_uncrash(struct sim *s) { snap_common(s, false, false, true, 15); }
+
+/* Every node crashes and restarts from (snapshot + log) after each round;
+ * what was committed before must still be there (checked by the restore)
+ * and the cluster must go on. */
+static void snapshot_all_crash(struct sim *s) {
+    snapshot_setup(s);
+    sim_start(s);
+    sim_one(s, s->n, ONE_BOUND);
+    for (int it = 0; it < 5 && !s->failed; it++) {
+        unsigned nn = s->snap_every / 2 + sim_rand_below(s, s->snap_every);
+        for (unsigned k = 0; k < nn; k++)
+            sim_one(s, s->n, ONE_BOUND);
+        raft_index before = sim_one(s, s->n, ONE_BOUND);
+        for (unsigned k = 0; k < s->n; k++)
+            sim_crash(s, (int)k);
+        for (unsigned k = 0; k < s->n; k++)
+            sim_restart(s, (int)k);
+        raft_index after = sim_one(s, s->n, ONE_BOUND);
+        if (!s->failed && after <= before)
+            sim_fail(s, "SnapshotAllCrash: index %llu after the restart, %llu before",
+                     (unsigned long long)after, (unsigned long long)before);
+    }
+}
+
+/* 6.5840's SnapshotInit: crash and restart everyone right after a
+ * snapshot, twice, with no entry in between: a node restored from a
+ * snapshot alone (its log may be empty) must work, and take the next one. */
+static void snapshot_init(struct sim *s) {
+    snapshot_setup(s);
+    sim_start(s);
+    sim_one(s, s->n, ONE_BOUND);
+    for (unsigned k = 0; k < s->snap_every + 1; k++)
+        sim_one(s, s->n, ONE_BOUND);
+    sim_run(s, SIM_E); /* let the snapshots finish */
+    for (int round = 0; round < 2 && !s->failed; round++) {
+        for (unsigned k = 0; k < s->n; k++)
+            sim_crash(s, (int)k);
+        for (unsigned k = 0; k < s->n; k++)
+            sim_restart(s, (int)k);
+    }
+    for (unsigned k = 0; k < s->n && !s->failed; k++)
+        if (raft_snapshot_index(s->node[k].r) == 0)
+            sim_fail(s, "SnapshotInit: n%u restarted without the snapshot it took", k + 1);
+    sim_one(s, s->n, ONE_BOUND);
+}
+
+/* Recovery under everything at once: crashes that lose unsynced writes
+ * (snapshot installs and compactions among them), crashes in the middle of
+ * a Ready, partitions, loss and reordering while snapshots are taken and
+ * streamed; then heal and demand progress everywhere. */
+static void snapshot_recover(struct sim *s) {
+    snapshot_setup(s);
+    sim_start(s);
+    sim_unreliable(s);
+    for (int it = 0; it < 60 && !s->failed; it++) {
+        int a = (int)sim_rand_below(s, s->n);
+        switch (sim_rand_below(s, 6)) {
+        case 0:
+            if (sim_rand_below(s, 2))
+                sim_crash(s, a);
+            else
+                sim_crash_in_ready(s, a);
+            break;
+        case 1: sim_restart(s, a); break;
+        case 2: sim_disconnect(s, a); break;
+        case 3: sim_connect(s, a); break;
+        default:
+            for (unsigned i = 0; i < s->n; i++)
+                for (int k = 0; k < 3; k++)
+                    sim_propose(s, (int)i, NULL);
+        }
+        sim_run(s, sim_rand_below(s, 2 * SIM_E));
+    }
+    sim_heal(s);
+    sim_reliable(s);
+    sim_restart_all(s);
+    one_n(s, s->n, 3);
+    read_at_leader(s);
+}
+
 const struct sim_scenario sim_scenarios[] = {
     {"InitialElection", 3, initial_election},
     {"ReElection", 3, re_election},
@@ -525,5 +695,13 @@ const struct sim_scenario sim_scenarios[] = {
     {"CheckQuorumStepDown", 5, check_quorum_step_down},
     {"PartialPartition", 3, partial_partition},
     {"StaleRead", 5, stale_read},
+    {"SnapshotBasic", 3, snapshot_basic},
+    {"SnapshotInstall", 3, snapshot_install},
+    {"SnapshotInstallUnreliable", 3, snapshot_install_unreliable},
+    {"SnapshotInstallCrash", 3, snapshot_install_crash},
+    {"SnapshotInstallUnCrash", 3, snapshot_install_uncrash},
+    {"SnapshotAllCrash", 3, snapshot_all_crash},
+    {"SnapshotInit", 3, snapshot_init},
+    {"SnapshotRecover", 5, snapshot_recover},
 };
 const unsigned sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];
