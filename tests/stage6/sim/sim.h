@@ -137,6 +137,8 @@ struct sim {
     bool snap_fixed;       /* the scenario chose them; else sim_start draws them */
     unsigned installs;     /* snapshots installed by followers */
     unsigned snaps_sent;   /* snapshot transfers begun */
+    unsigned snaps_stale;  /* snapshots that arrived from a leader of an older term */
+    unsigned snap_delay;   /* extra time units every snapshot transfer takes */
     unsigned max_log;      /* the longest in-memory log seen (bounded by snapshots) */
     /* what the checker knows */
     raft_id *leader_of; /* by term */

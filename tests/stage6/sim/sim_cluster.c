@@ -291,7 +291,7 @@ static void net_send(struct sim *s, int from, const struct raft_msg *m) {
         if (sim_rand_below(s, 1000) < s->long_pm)
             delay += sim_rand_below(s, s->long_max + 1);
         if (data) /* streaming takes time: one unit per 16 entries of state */
-            delay += data->index / 16;
+            delay += data->index / 16 + s->snap_delay;
         struct sim_ev ev = {.at = s->now + delay, .seq = ++s->seq, .m = *m,
                             .incarnation = s->node[from].incarnation};
         ev.m.entries = copy_entries(m->entries, m->n_entries);
@@ -327,6 +327,8 @@ static void deliver(struct sim *s, struct sim_ev *ev) {
             push_report(s, from, to, ev->m.snap_index, false);
     } else {
         if (snap) { /* the whole snapshot is stored here before the core hears of it */
+            if (ev->m.term < raft_current_term(nd->r))
+                s->snaps_stale++;
             sim_snap_free(&nd->inbox);
             nd->inbox = ev->snap;
             memset(&ev->snap, 0, sizeof ev->snap);

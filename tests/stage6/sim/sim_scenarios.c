@@ -674,6 +674,104 @@ static void snapshot_recover(struct sim *s) {
     read_at_leader(s);
 }
 
+struct snap_arg {
+    int leader, victim;
+};
+
+static bool transfer_begun(struct sim *s, void *arg) {
+    struct snap_arg *a = arg;
+    return s->node[a->leader].r && raft_peer_snapshot(s->node[a->leader].r, (raft_id)a->victim + 1, NULL);
+}
+
+/* Cuts `victim` off, commits until the others have compacted past it,
+ * reconnects it and waits until the leader begins a snapshot transfer to
+ * it. Returns the leader, -1 (and fails) if no transfer began. */
+static int lag_until_transfer(struct sim *s, int victim) {
+    sim_disconnect(s, victim);
+    for (unsigned k = 0; k < 3 * s->snap_every + 2 && !s->failed; k++)
+        sim_one(s, s->n - 1, ONE_BOUND);
+    int l = sim_wait_leader(s, sim_all(s) & ~bit(victim), LEADER_BOUND);
+    if (l < 0)
+        return -1;
+    sim_connect(s, victim);
+    struct snap_arg a = {l, victim};
+    if (!sim_run_until(s, 5 * SIM_E, transfer_begun, &a)) {
+        sim_fail(s, "liveness: leader n%d began no snapshot transfer to n%d within %d units", l + 1,
+                 victim + 1, 5 * SIM_E);
+        return -1;
+    }
+    return l;
+}
+
+/* Issue 12: a leader that changes during a transfer. The snapshot takes six
+ * election timeouts to stream; the leader crashes as soon as it began, a
+ * new leader is elected meanwhile, and the old leader's snapshot arrives at
+ * a follower already in the new term: it must be turned down, and the new
+ * leader must catch the follower up itself. */
+static void snapshot_leader_change(struct sim *s) {
+    s->snap_fixed = true;
+    s->snap_every = 3;
+    s->trailing = 0;
+    s->snap_delay = 6 * SIM_E;
+    sim_start(s);
+    sim_one(s, s->n, ONE_BOUND);
+    int l0 = sim_wait_leader(s, sim_all(s), LEADER_BOUND);
+    if (l0 < 0)
+        return;
+    int victim = mod(l0 + 1, s->n);
+    int l = lag_until_transfer(s, victim);
+    if (l < 0)
+        return;
+    sim_crash(s, l);
+    if (sim_wait_leader(s, sim_all(s) & ~bit(l), LEADER_BOUND) < 0)
+        return;
+    sim_one(s, s->n - 1, 2 * ONE_BOUND); /* the follower must catch up without the old leader */
+    if (!s->failed && s->snaps_stale == 0)
+        sim_fail(s, "SnapshotLeaderChange: the old leader's snapshot never reached the follower "
+                    "after the new term began");
+    sim_restart(s, l);
+    sim_one(s, s->n, 2 * ONE_BOUND);
+}
+
+static bool install_pending(struct sim *s, void *arg) {
+    const struct sim_disk *d = &s->node[*(int *)arg].disk;
+    for (size_t k = 0; k < d->nq; k++)
+        if (d->q[k].install.index)
+            return true;
+    return false;
+}
+
+/* Issue 12: a node killed mid-install. The follower crashes while its
+ * install is being written (not yet durable); it restarts from its old
+ * snapshot and log, having acknowledged nothing of the new one, and must be
+ * caught up again. */
+static void snapshot_crash_mid_install(struct sim *s) {
+    s->snap_fixed = true;
+    s->snap_every = 3;
+    s->trailing = 0;
+    sim_start(s);
+    s->disk_min = s->disk_max = 40; /* a slow disk: a window to crash in */
+    sim_one(s, s->n, ONE_BOUND);
+    int l0 = sim_wait_leader(s, sim_all(s), LEADER_BOUND);
+    if (l0 < 0)
+        return;
+    int victim = mod(l0 + 1, s->n);
+    if (lag_until_transfer(s, victim) < 0)
+        return;
+    if (!sim_run_until(s, 5 * SIM_E, install_pending, &victim)) {
+        sim_fail(s, "SnapshotCrashMidInstall: n%d never began installing the snapshot", victim + 1);
+        return;
+    }
+    raft_index before = s->node[victim].disk.snap.index;
+    sim_crash(s, victim);
+    sim_restart(s, victim);
+    if (!s->failed && raft_snapshot_index(s->node[victim].r) != before)
+        sim_fail(s, "SnapshotCrashMidInstall: n%d restarted with snapshot %llu, its durable one is "
+                    "%llu", victim + 1, (unsigned long long)raft_snapshot_index(s->node[victim].r),
+                 (unsigned long long)before);
+    sim_one(s, s->n, 2 * ONE_BOUND);
+}
+
 const struct sim_scenario sim_scenarios[] = {
     {"InitialElection", 3, initial_election},
     {"ReElection", 3, re_election},
@@ -703,5 +801,7 @@ const struct sim_scenario sim_scenarios[] = {
     {"SnapshotAllCrash", 3, snapshot_all_crash},
     {"SnapshotInit", 3, snapshot_init},
     {"SnapshotRecover", 5, snapshot_recover},
+    {"SnapshotLeaderChange", 3, snapshot_leader_change},
+    {"SnapshotCrashMidInstall", 3, snapshot_crash_mid_install},
 };
 const unsigned sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];
