@@ -66,39 +66,42 @@
  *   1. hard_state_changed: write (term, vote) durably and atomically BEFORE
  *      sending any message of this Ready (a granted vote or an adopted term
  *      must survive a crash once anyone may have heard of it).
- *   2a. snapshot_index != 0 (a follower was sent a snapshot it lacked): the
- *      host has already received and stored the snapshot at (snapshot_index,
- *      snapshot_term) before it called raft_step with the RAFT_MSG_SNAPSHOT.
- *      Now: (1) discard the log entries from truncate_from on (durably), (2)
- *      make that snapshot the state machine's base durably (atomic rename,
- *      directory fsync), so that a restart loads it and replays only log
- *      entries after snapshot_index, (3) restore the state machine from it,
- *      replacing what was applied, before applying `committed` (step 4),
- *      whose entries follow snapshot_index. Report raft_persisted(
- *      snapshot_index, snapshot_term) once (1) and (2) are durable, in order
- *      with the other writes: the follower's acknowledgement waits for it.
- *      When the follower's log already holds the snapshot's last entry (same
- *      index and term) the core keeps its log, commits up to there and asks
- *      for no restore: the host may delete the received data.
- *   2b. compacted_to != 0: the core no longer needs log entries <= it (a
- *      snapshot covers them): the host may delete them from its log, e.g.
- *      every WAL segment whose last index is <= compacted_to. Never needed
- *      for safety; it bounds the disk. (A restart may see them or not.)
- *   2. truncate_from != 0: discard log entries with index >= truncate_from
- *      (on disk, and in any write still queued); then append `entries`, in
- *      order. These writes may complete asynchronously, in order; when one is
- *      durable, report raft_persisted(its last index, that entry's term).
- *   3. messages: send them now, without waiting for step 2. A
- *      RAFT_MSG_SNAPSHOT is metadata only: stream the snapshot the host holds
- *      at (snap_index, snap_term) to m.to (the core asks only for the latest
- *      one the host reported with raft_snapshot_done or installed), hand the
- *      peer's core the message once all the data is stored there, and report
- *      the outcome with raft_snapshot_sent. The core never holds the data. The core has held
+ *   2. the log writes, queued in this order and completed in order (they may
+ *      complete asynchronously; the host reports each as it becomes durable):
+ *      a. snapshot_index != 0 (a follower was sent a snapshot it lacked): the
+ *         host received and stored that snapshot (snapshot_index,
+ *         snapshot_term) before it stepped the RAFT_MSG_SNAPSHOT. Now: drop
+ *         the log entries from truncate_from on, make the snapshot the
+ *         state machine's durable base (atomic rename, directory fsync) so
+ *         that a restart loads it and replays only entries after
+ *         snapshot_index, and restore the state machine from it (replacing
+ *         what was applied) before applying `committed` (step 4), whose
+ *         entries follow it. Report raft_persisted(snapshot_index,
+ *         snapshot_term) once that is durable: the follower's
+ *         acknowledgement waits for it. When the follower's log already
+ *         holds the snapshot's last entry (same index and term), the core
+ *         keeps its log, commits up to there and asks for no restore: the
+ *         host may delete the received data.
+ *      b. compacted_to != 0: the core will never need log entries <= it
+ *         again (a durable snapshot covers them): the host may delete them,
+ *         e.g. every WAL segment whose last index is <= compacted_to, once
+ *         the writes before (a's install included) are durable. It bounds
+ *         the disk; safety never depends on it (a restart may find them).
+ *      c. truncate_from != 0: discard log entries with index >= truncate_from
+ *         (on disk, and in any write still queued); then append `entries`,
+ *         in order. When they are durable, report raft_persisted(the last
+ *         one's index, its term).
+ *   3. messages: send them now, without waiting for step 2. The core has held
  *      back anything that depends on entries not yet reported durable (a
  *      follower's append acknowledgement waits for raft_persisted), while a
  *      leader sends its entries as it writes them itself (Raft thesis 10.2.1):
  *      its own copy counts toward commit only after raft_persisted.
- *      Messages may be lost, duplicated or reordered; the core copes.
+ *      Messages may be lost, duplicated or reordered; the core copes. A
+ *      RAFT_MSG_SNAPSHOT is metadata only: stream the snapshot the host holds
+ *      at (snap_index, snap_term) to m.to (the core names only the latest
+ *      one the host reported with raft_snapshot_done, installed or restored),
+ *      hand the peer's core the message once all the data is stored there,
+ *      and report the outcome with raft_snapshot_sent.
  *   4. committed: apply these entries to the state machine, in order. Only
  *      entries that are committed AND durable locally are handed out, each
  *      once. Report progress with raft_applied().
