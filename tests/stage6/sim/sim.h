@@ -63,6 +63,11 @@ struct sim_node {
     struct sim_snap held;  /* the newest snapshot the host holds (taken or received) */
     struct sim_snap inbox; /* a snapshot just received, while its message is stepped */
     bool taking;           /* a snapshot of its own is being written */
+    /* the highest match index it acknowledged, and in which term: entries
+     * up to there match that term's leader and may never be discarded in
+     * that term (neither by truncation nor by a snapshot install) */
+    raft_term ack_term;
+    raft_index ack_index;
     raft_index commit_seen;
     /* The node's log as its Ready batches described it (checked against the
      * core's own log every few events): term, entry id and a hash chained

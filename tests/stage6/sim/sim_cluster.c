@@ -545,11 +545,31 @@ static void handle_ready(struct sim *s, int i) {
             s->installs++;
             sim_trace(s, TR_SNAP, i, -1, 0, rd.snapshot_index, rd.snapshot_term, SNAP_INSTALL);
         }
+        /* what this Ready discards: an acknowledged entry must stay (its
+         * leader may have counted it toward a commit) */
+        raft_index drop = rd.snapshot_index ? rd.snapshot_index + 1 : rd.truncate_from;
+        if (rd.truncate_from && rd.truncate_from < drop)
+            drop = rd.truncate_from;
+        if (drop && drop <= nd->ack_index && nd->ack_term == rd.term)
+            sim_fail(s, "node %d discards its log from %llu in term %llu, where it acknowledged "
+                        "entries up to %llu to the leader",
+                     i + 1, (unsigned long long)drop, (unsigned long long)rd.term,
+                     (unsigned long long)nd->ack_index);
         sim_mirror_ready(s, i, &rd);
         if (rd.snapshot_index || rd.compacted_to || rd.truncate_from || rd.n_entries)
             disk_enqueue(s, i, &rd);
-        for (size_t k = 0; k < rd.n_messages; k++)
-            net_send(s, i, &rd.messages[k]);
+        for (size_t k = 0; k < rd.n_messages; k++) {
+            const struct raft_msg *m = &rd.messages[k];
+            if (m->type == RAFT_MSG_APPEND_RESP && !m->reject) {
+                if (m->term > nd->ack_term) {
+                    nd->ack_term = m->term;
+                    nd->ack_index = 0;
+                }
+                if (m->term == nd->ack_term && m->match_index > nd->ack_index)
+                    nd->ack_index = m->match_index;
+            }
+            net_send(s, i, m);
+        }
         for (size_t k = 0; k < rd.n_committed; k++) {
             sim_on_apply(s, i, &rd.committed[k]);
             sm_apply(nd, &rd.committed[k]);
