@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: sim-stage5 timeline help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
+.PHONY: sim-stage5 sim-stage6 timeline help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -25,6 +25,7 @@ help:
 	@echo "make lab-test-stageN [TASK=name]  build labs/ stage N, run its tests, PASS/FAIL per task"
 	@echo "make lab-reset-stageN  start stage N's lab over (the old copy goes to labs/.old/)"
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
+	@echo "make sim-stage6 [SEEDS=N]  the same for stage 6's core, with snapshots and InstallSnapshot"
 	@echo "make timeline RUN=events.jsonl [OUT=x.html]  draw a Raft run's events as an HTML timeline"
 	@echo "make timeline SCENARIO=Figure8 SEED=5 [SIM=raft_sim_broken_commit_old_term]"
 	@echo "                   run one simulation seed with its timeline on and draw it (FROM=, TO=: a time window; SCALE=px per election timeout)"
@@ -98,6 +99,9 @@ $(addprefix lab-test-stage,1 2 3 4 5 6): lab-test-stage%: deps
 SEEDS ?= 2000
 sim-stage5: build
 	$(BUILD_DIR)/bin/raft_sim --seeds $(SEEDS)
+# Stage 6's core, with snapshots (stage 5's scenarios and the Snapshot* ones).
+sim-stage6: build
+	$(BUILD_DIR)/bin/raft6_sim --seeds $(SEEDS)
 
 # The course's runnable examples against the test build (also part of make
 # test, as the ctest docs.doc_check).
