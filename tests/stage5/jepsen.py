@@ -55,6 +55,7 @@ MIXES = {
     "kill": ("kill", "kill-leader"),
     "partition": ("isolate-follower", "isolate-leader", "split-all", "partial", "one-way", "slow-follower"),
     "mixed": tuple(FAULTS),
+    "slow": ("slow-follower",),
     "none": (),
 }
 SLOW_MS = 300
@@ -474,6 +475,8 @@ class Run:
             except AssertionError as e:
                 converge_error = str(e)
             recorder.close()
+            # Checked before the nodes stop: a failing run keeps their logs.
+            return self.verdict(converge_error)
         except BaseException:
             self._keep_logs(cluster)
             raise
@@ -483,7 +486,6 @@ class Run:
             finally:
                 self._events_file.close()
                 self._events_file = None
-        return self.verdict(converge_error)
 
     def final_reads(self, cluster):
         """After healing: one linearizable read per key on the leader, so the
@@ -552,23 +554,19 @@ class Run:
 
     def verdict(self, converge_error):
         history = [dict(o) for o in self.recorder.ops()]
-        result = linearizability.check(history, timeout=self.checker_timeout)
-        s = self.stats.c
+        result, html = judge(history, self.out_dir, self.checker_timeout,
+                             "Stage 5 fault run, seed %d (%s)" % (self.seed, self.mix))
         faults = [e for e in self.events if e["event"] == "fault"]
-        html = None
-        verdict = {"ok": "linearizable", "fail": "NOT linearizable", "unknown": "unknown"}[result.verdict]
+        verdict = VERDICTS[result.verdict]
         if converge_error:
             verdict = "not converged"
-        if result.verdict != "ok":
-            html = os.path.join(self.out_dir, "report.html")
-            write_html(result, html, title="Stage 5 fault run, seed %d (%s)" % (self.seed, self.mix))
         if result.verdict != "ok" or converge_error:
             self._keep_logs(self.cluster)
         rr = RunResult(seed=self.seed, mix=self.mix, duration=self.duration, ops=len(history),
                        ok=sum(1 for o in history if o["status"] == "ok"),
                        errors=sum(1 for o in history if o["status"] == "error"),
                        unknown=sum(1 for o in history if o["status"] == "unknown"),
-                       not_recorded=self.recorder.not_sent_count, stats=dict(s),
+                       not_recorded=self.recorder.not_sent_count, stats=dict(self.stats.c),
                        faults=[e["kind"] for e in faults], verdict=verdict, checker=result,
                        converge_error=converge_error, html=html, out_dir=self.out_dir,
                        ops_kinds=self.ops, unexpected=list(self.unexpected),
@@ -583,6 +581,43 @@ class Run:
                 shutil.copyfile(s.log_path, os.path.join(self.out_dir, "node%d.log" % i))
             except OSError:
                 pass
+
+
+VERDICTS = {"ok": "linearizable", "fail": "NOT linearizable", "unknown": "unknown"}
+
+
+def judge(history, out_dir, timeout, title):
+    """Checks a history (list of dicts); unless it is linearizable, writes
+    out_dir/report.html. Returns (checker Result, HTML path or None)."""
+    result = linearizability.check(history, timeout=timeout)
+    html = None
+    if result.verdict != "ok":
+        html = os.path.join(out_dir, "report.html")
+        write_html(result, html, title=title)
+    return result, html
+
+
+def inject_stale_read(history):
+    """A copy of a real history with one stale read added: a GET that
+    starts after two SETs of the key have completed one after the other,
+    and returns the older value, as a node serving reads from a lagging
+    copy of the data would. None if the history has no such pair."""
+    by_key = {}
+    for o in history:
+        if o["op"] == "set" and o["status"] == "ok":
+            by_key.setdefault(o["key"], []).append(o)
+    for key in sorted(by_key):
+        sets = sorted(by_key[key], key=lambda o: o["call"])
+        for old in sets:
+            newer = [n for n in sets if n["call"] > old["return"] and n["value"] != old["value"]]
+            if not newer:
+                continue
+            new = newer[0]
+            stale = {"client": "stale-reader", "op": "get", "key": key, "call": new["return"] + 1,
+                     "return": new["return"] + 2, "output": old["value"], "status": "ok",
+                     "note": "injected: reads %s, overwritten before it was called" % old["value"]}
+            return [dict(o) for o in history] + [stale]
+    return None
 
 
 def default_out_dir():
