@@ -59,7 +59,7 @@ def main():
         results.append(rr)
 
     print()
-    print("%-8s %-10s %6s %6s %6s %8s %7s  %-18s %s" % ("seed", "faults", "ops", "ok", "error", "unknown",
+    print("%-8s %-10s %6s %6s %6s %8s %7s  %-18s %s" % ("seed", "mix", "ops", "ok", "error", "unknown",
                                                       "faults", "verdict", "report"))
     for rr in results:
         print("%-8d %-10s %6d %6d %6d %8d %7d  %-18s %s" % (rr.seed, rr.mix, rr.ops, rr.ok, rr.errors, rr.unknown,

@@ -109,14 +109,20 @@ class MeshCluster(RaftCluster):
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
-        ports = []
-        while len(ports) < 2 * n:
-            p = kvtest.free_port()
-            if p not in ports:
-                ports.append(p)
-        self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
-        self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
-        self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in range(1, n + 1)})
+        while True:
+            ports = []
+            while len(ports) < 2 * n:
+                p = kvtest.free_port()
+                if p not in ports:
+                    ports.append(p)
+            self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
+            self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
+            self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in range(1, n + 1)})
+            # The proxies listen on ports the kernel picks, which may be one
+            # of the (still unbound) ports chosen for the nodes.
+            if not {p.port for p in self.mesh.proxies.values()} & set(ports):
+                break
+            self.mesh.close()
         self.partition = kvtest.Partition(self.mesh)
         self.nodes = {}
         for i in range(1, n + 1):
@@ -442,11 +448,21 @@ class Run:
                 os.unlink(os.path.join(self.out_dir, name))
         extra = ("--follower-read-staleness-ms", str(2000 * SCALE)) if self.follower_reads else ()
         self._events_file = open(os.path.join(self.out_dir, "nemesis.jsonl"), "w")
-        cluster = MeshCluster(extra=extra, binary=self.binary)
-        self.cluster = cluster
         converge_error = None
+        for attempt in range(3):
+            cluster = MeshCluster(extra=extra, binary=self.binary)
+            try:
+                cluster.start()
+                break
+            except AssertionError as e:
+                # A port chosen free was taken by another process before the
+                # node bound it: start over on other ports.
+                cluster.close()
+                if "in use" not in str(e) or attempt == 2:
+                    self._events_file.close()
+                    raise
+        self.cluster = cluster
         try:
-            cluster.start()
             self.ports = [cluster.client_port[i] for i in sorted(cluster.nodes)]
             self.port_of = dict(cluster.client_port)
             bound = (4 * cluster.election_ms + 2000 * SCALE) / 1000.0
