@@ -100,7 +100,7 @@ sim-stage5: build
 	$(BUILD_DIR)/bin/raft_sim --seeds $(SEEDS)
 
 # Linearizability fault runs against a real stage 5 cluster (tests/stage5/
-# jepsen.py; notes/05 5.12.1 says how to read them): RUNS runs, seeds SEED,
+# jepsen.py; notes/05 5.12 says how to read them): RUNS runs, seeds SEED,
 # SEED+1, ... (default random), MIX of faults (default kill, partition,
 # mixed in turn), DURATION seconds each (default 30).
 RUNS ?= 5
