@@ -27,7 +27,7 @@ def main():
                     help="start the nodes with --follower-read-staleness-ms and send reads to any node "
                          "(not linearizable: expect failures)")
     ap.add_argument("--notleader-writes", choices=("unknown", "definite"),
-                    help="how to record NOTLEADER on a write (default: unknown, see jepsen.py)")
+                    help="how to record NOTLEADER on a write (default: ask the server, see jepsen.py)")
     ap.add_argument("--out", help="where runs leave their files (default BIN_DIR/../jepsen-stage5)")
     args = ap.parse_args()
 

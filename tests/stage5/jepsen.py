@@ -62,8 +62,11 @@ SLOW_MS = 300
 
 # NOTLEADER on a write: "unknown" (a deposed leader fails pending writes with
 # it: they may still commit) or "definite" (the server answers NOTLEADER only
-# for writes it never proposed; see notes/05-raft.md 5.9).
-DEFAULT_NOTLEADER_WRITES = "unknown"
+# for writes that can never apply, and TRYAGAIN for a pending write whose
+# leader stepped down; notes/05-raft.md 5.9). By default the run asks the
+# server: one that keeps the second contract counts its pending writes
+# failed that way in INFO (raft_writes_leadership_lost).
+CONTRACT_FIELD = "raft_writes_leadership_lost"
 
 
 class Fault:
@@ -405,7 +408,7 @@ class Run:
         self.t0 = None
         self.out_dir = out_dir
         self.follower_reads = follower_reads
-        self.notleader_writes = notleader_writes or DEFAULT_NOTLEADER_WRITES
+        self.notleader_writes = notleader_writes    # None: ask the server (execute)
         self.op_timeout = op_timeout * SCALE
         self.checker_timeout = checker_timeout
         self.binary = binary
@@ -417,6 +420,7 @@ class Run:
         self.client_errors = []
         self.events = []
         self._events_file = None
+        self._timeline_file = None
         self._key_set = set()
         self._key_lock = threading.Lock()
 
@@ -441,13 +445,24 @@ class Run:
             self._events_file.write(json.dumps(e) + "\n")
             self._events_file.flush()
 
+    def timeline_event(self, kind, node=None, **fields):
+        """The nemesis's faults in scripts/timeline.py's event format (epoch
+        milliseconds, the servers' log clock), so that a run can be drawn
+        with its nodes' logs: make timeline LOGS="node1.log ..." RUN=faults.timeline.jsonl"""
+        if self._timeline_file:
+            e = dict(fields, t=round(time.time() * 1000, 3), node=node, kind=kind)
+            self._timeline_file.write(json.dumps(e) + "\n")
+            self._timeline_file.flush()
+
     def execute(self):
         os.makedirs(self.out_dir, exist_ok=True)
-        for name in ("report.html", "history.jsonl", "nemesis.jsonl", "summary.json"):
+        for name in ("report.html", "history.jsonl", "nemesis.jsonl", "summary.json", "faults.timeline.jsonl",
+                     "node1.log", "node2.log", "node3.log"):
             if os.path.exists(os.path.join(self.out_dir, name)):
                 os.unlink(os.path.join(self.out_dir, name))
         extra = ("--follower-read-staleness-ms", str(2000 * SCALE)) if self.follower_reads else ()
         self._events_file = open(os.path.join(self.out_dir, "nemesis.jsonl"), "w")
+        self._timeline_file = open(os.path.join(self.out_dir, "faults.timeline.jsonl"), "w")
         converge_error = None
         for attempt in range(3):
             cluster = MeshCluster(extra=extra, binary=self.binary)
@@ -460,6 +475,7 @@ class Run:
                 cluster.close()
                 if "in use" not in str(e) or attempt == 2:
                     self._events_file.close()
+                    self._timeline_file.close()
                     raise
         self.cluster = cluster
         try:
@@ -468,7 +484,10 @@ class Run:
             bound = (4 * cluster.election_ms + 2000 * SCALE) / 1000.0
             cluster.wait_leader(bound)
             self.ops = probe_ops(cluster, bound)
-            self.note("start", ops=self.ops, seed=self.seed, mix=self.mix)
+            if self.notleader_writes is None:
+                info = cluster.nodes[cluster.current_leader() or 1].info()
+                self.notleader_writes = "definite" if CONTRACT_FIELD in info else "unknown"
+            self.note("start", ops=self.ops, seed=self.seed, mix=self.mix, notleader_writes=self.notleader_writes)
             recorder = HistoryRecorder(os.path.join(self.out_dir, "history.jsonl"))
             self.recorder = recorder
             clients = [Client(self, i) for i in range(self.nclients)]
@@ -502,6 +521,8 @@ class Run:
             finally:
                 self._events_file.close()
                 self._events_file = None
+                self._timeline_file.close()
+                self._timeline_file = None
 
     def final_reads(self, cluster):
         """After healing: one linearizable read per key on the leader, so the
@@ -523,7 +544,11 @@ class Run:
             self._sleep_until(t0 + f.at)
             self.note("fault", kind=f.kind, hold=round(f.hold, 3), **self.start_fault(cluster, f))
             self._sleep_until(t0 + f.at + f.hold)
+            down = [i for i in sorted(cluster.nodes) if not cluster.nodes[i].running()]
             cluster.heal_all()
+            for i in down:
+                self.timeline_event("restart", i)
+            self.timeline_event("heal")
             self.note("heal", kind=f.kind)
         self._sleep_until(t0 + self.duration)
 
@@ -544,22 +569,26 @@ class Run:
         if f.kind in ("kill", "kill-leader"):
             victim = nodes[f.pick % len(nodes)] if f.kind == "kill" else lead
             cluster.nodes[victim].kill9()
+            self.timeline_event("crash", victim)
             return {"nodes": [victim]}
-        if f.kind == "isolate-follower":
-            part.isolate(pick)
-            return {"nodes": [pick], "leader": lead}
-        if f.kind == "isolate-leader":
-            part.isolate(lead)
-            return {"nodes": [lead], "leader": lead}
+        if f.kind in ("isolate-follower", "isolate-leader"):
+            alone = pick if f.kind == "isolate-follower" else lead
+            part.isolate(alone)
+            self.timeline_event("partition", alone, to=[i for i in nodes if i != alone], both=True)
+            return {"nodes": [alone], "leader": lead}
         if f.kind == "split-all":
             part.split(*({i} for i in nodes))
+            for i in nodes:
+                self.timeline_event("partition", i, to=[j for j in nodes if j != i], both=True)
             return {"nodes": nodes, "leader": lead}
         if f.kind == "partial":
             a, b = [i for i in nodes if i != nodes[f.pick % len(nodes)]]
             part.cut(a, b)
+            self.timeline_event("partition", a, to=[b], both=True)
             return {"nodes": [a, b], "leader": lead}
         if f.kind == "one-way":
             part.block(lead, pick)
+            self.timeline_event("partition", lead, to=[pick], both=False)
             return {"nodes": [lead, pick], "leader": lead}
         if f.kind == "slow-follower":
             part.delay(SLOW_MS, src=lead, dst=pick)
@@ -585,7 +614,8 @@ class Run:
                        not_recorded=self.recorder.not_sent_count, stats=dict(self.stats.c),
                        faults=[e["kind"] for e in faults], verdict=verdict, checker=result,
                        converge_error=converge_error, html=html, out_dir=self.out_dir,
-                       ops_kinds=self.ops, unexpected=list(self.unexpected),
+                       ops_kinds=self.ops, notleader_writes=self.notleader_writes,
+                       unexpected=list(self.unexpected),
                        client_errors=list(self.client_errors), history=history)
         with open(os.path.join(self.out_dir, "summary.json"), "w") as f:
             json.dump({k: v for k, v in rr.__dict__.items() if k not in ("checker", "history")}, f, indent=1)
@@ -645,8 +675,8 @@ def describe(rr):
     """The summary of a run, as printed after it."""
     lines = [rr.line()]
     kinds = collections.Counter(rr.faults)
-    lines.append("  operations: %s; faults: %s" % (
-        "/".join(o.upper() for o in rr.ops_kinds),
+    lines.append("  operations: %s (NOTLEADER on a write: %s); faults: %s" % (
+        "/".join(o.upper() for o in rr.ops_kinds), rr.notleader_writes,
         ", ".join("%s x%d" % kv for kv in sorted(kinds.items())) or "none"))
     lines.append("  client replies: %s; not recorded (refused reads, redirects): %d" % (
         ", ".join("%s=%d" % kv for kv in sorted(rr.stats.items())), rr.not_recorded))
