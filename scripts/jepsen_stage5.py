@@ -28,6 +28,8 @@ def main():
                          "(not linearizable: expect failures)")
     ap.add_argument("--notleader-writes", choices=("unknown", "definite"),
                     help="how to record NOTLEADER on a write (default: ask the server, see jepsen.py)")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="keep the nodes' logs of every run (a failing run keeps them anyway)")
     ap.add_argument("--out", help="where runs leave their files (default BIN_DIR/../jepsen-stage5)")
     args = ap.parse_args()
 
@@ -53,6 +55,7 @@ def main():
         print("--- run %d/%d: seed %d, %s faults, %.0f s" % (i + 1, args.runs, seed, mix, args.duration), flush=True)
         run = jepsen.Run(seed, duration=args.duration, mix=mix, clients=args.clients, rate=args.rate,
                          follower_reads=args.follower_reads, notleader_writes=args.notleader_writes,
+                         keep_logs=args.keep_logs,
                          out_dir=os.path.join(out, "seed%d-%s" % (seed, mix)))
         rr = run.execute()
         print(jepsen.describe(rr), flush=True)

@@ -59,6 +59,10 @@ MIXES = {
     "none": (),
 }
 SLOW_MS = 300
+# How often each operation is picked. APPEND's suffix makes a value no
+# integer, so INCR fails (a definite error) until the next SET: APPEND is
+# kept rarer than SET to leave INCR something to count.
+WEIGHTS = {"get": 4, "set": 3, "incr": 3, "append": 1}
 
 # NOTLEADER on a write: "unknown" (a deposed leader fails pending writes with
 # it: they may still commit) or "definite" (the server answers NOTLEADER only
@@ -264,7 +268,7 @@ class Client(threading.Thread):
     def one_op(self):
         run = self.run_
         start = time.monotonic()
-        op = self.rng.choice(run.ops)
+        op = self.rng.choices(run.ops, [WEIGHTS[o] for o in run.ops])[0]
         key = run.key(self.rng.randrange(run.nkeys))
         self.seq += 1
         value = None
@@ -398,7 +402,7 @@ class Run:
 
     def __init__(self, seed, duration=12.0, mix="mixed", clients=5, keys=3, key_period=2.0, rate=50.0,
                  out_dir=None, follower_reads=False, notleader_writes=None, op_timeout=3.0, checker_timeout=60.0,
-                 binary=None, log=print):
+                 binary=None, keep_logs=False, log=print):
         if mix not in MIXES:
             raise ValueError("mix must be one of %s" % ", ".join(MIXES))
         self.seed, self.duration, self.mix = seed, duration, mix
@@ -412,6 +416,7 @@ class Run:
         self.op_timeout = op_timeout * SCALE
         self.checker_timeout = checker_timeout
         self.binary = binary
+        self.keep_logs = keep_logs
         self.log = log
         self.schedule = make_schedule(seed, duration, MIXES[mix])
         self.stop = threading.Event()
@@ -605,7 +610,7 @@ class Run:
         verdict = VERDICTS[result.verdict]
         if converge_error:
             verdict = "not converged"
-        if result.verdict != "ok" or converge_error:
+        if result.verdict != "ok" or converge_error or self.keep_logs:
             self._keep_logs(self.cluster)
         rr = RunResult(seed=self.seed, mix=self.mix, duration=self.duration, ops=len(history),
                        ok=sum(1 for o in history if o["status"] == "ok"),
