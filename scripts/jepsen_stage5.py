@@ -15,12 +15,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     ap = argparse.ArgumentParser(description="Linearizability fault runs against a stage 5 cluster.")
-    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"), help="the build's bin/ (default build/bin)")
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"),
+                    help="the build's bin/ (default build/bin)")
     ap.add_argument("--runs", type=int, default=5, help="how many runs (default 5)")
     ap.add_argument("--seed", type=int, help="seed of the first run; run i uses seed+i (default: random)")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of faults and load per run (default 30)")
     ap.add_argument("--mix", default="rotate",
-                    help="faults: kill, partition, mixed, slow, none, or rotate (kill, partition, mixed in turn; default)")
+                    help="faults: kill, partition, mixed, slow, none, or rotate "
+                         "(kill, partition, mixed in turn; default)")
     ap.add_argument("--clients", type=int, default=5, help="concurrent clients (default 5)")
     ap.add_argument("--rate", type=float, default=50.0, help="operations per second per client, at most (default 50)")
     ap.add_argument("--follower-reads", action="store_true",
@@ -69,8 +71,8 @@ def main():
                                                            len(rr.faults), rr.verdict, rr.html or "-"))
     bad = [rr for rr in results if rr.verdict in ("NOT linearizable", "not converged")]
     undecided = [rr for rr in results if rr.verdict == "unknown"]
-    print("%d runs: %d linearizable, %d not, %d undecided. Replay one: make jepsen-stage5 RUNS=1 SEED=<seed> MIX=<faults>"
-          % (len(results), len(results) - len(bad) - len(undecided), len(bad), len(undecided)))
+    print("%d runs: %d linearizable, %d not, %d undecided. Replay one: make jepsen-stage5 RUNS=1 SEED=<seed> "
+          "MIX=<mix>" % (len(results), len(results) - len(bad) - len(undecided), len(bad), len(undecided)))
     return 1 if bad else 2 if undecided else 0
 
 

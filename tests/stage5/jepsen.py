@@ -24,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -226,6 +225,12 @@ class Client(threading.Thread):
         c = self.conns.get(port)
         if c is None:
             c = kvtest.Conn(port, timeout=self.run_.op_timeout)
+            # Dialling a killed node's port from that same port number (the
+            # kernel's pick) connects the socket to itself: no server is
+            # there, and the node could not bind its port on restart.
+            if c.sock.getsockname() == c.sock.getpeername():
+                c.close()
+                raise ConnectionRefusedError("connected to itself: nothing listens on %d" % port)
             self.conns[port] = c
         return c
 
@@ -397,12 +402,14 @@ class RunResult:
 
 class Run:
     """One fault run. Call execute(); it returns a RunResult and leaves in
-    out_dir: history.jsonl, nemesis.jsonl, summary.json, and on a failure
-    report.html and the nodes' logs."""
+    out_dir: history.jsonl (the checker's input), nemesis.jsonl (faults and
+    heals, on the history's clock), faults.timeline.jsonl (the same for
+    scripts/timeline.py), summary.json, and on a failure (or with
+    keep_logs) report.html and the nodes' logs."""
 
     def __init__(self, seed, duration=12.0, mix="mixed", clients=5, keys=3, key_period=2.0, rate=50.0,
                  out_dir=None, follower_reads=False, notleader_writes=None, op_timeout=3.0, checker_timeout=60.0,
-                 binary=None, keep_logs=False, log=print):
+                 binary=None, keep_logs=False):
         if mix not in MIXES:
             raise ValueError("mix must be one of %s" % ", ".join(MIXES))
         self.seed, self.duration, self.mix = seed, duration, mix
@@ -417,7 +424,7 @@ class Run:
         self.checker_timeout = checker_timeout
         self.binary = binary
         self.keep_logs = keep_logs
-        self.log = log
+        self.recorder = None
         self.schedule = make_schedule(seed, duration, MIXES[mix])
         self.stop = threading.Event()
         self.stats = Stats()
@@ -519,6 +526,8 @@ class Run:
             return self.verdict(converge_error)
         except BaseException:
             self._keep_logs(cluster)
+            if self.recorder:
+                self.recorder.close()
             raise
         finally:
             try:

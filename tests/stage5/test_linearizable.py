@@ -46,7 +46,7 @@ class Schedule(unittest.TestCase):
 class FaultRuns(unittest.TestCase):
     def run_faults(self, seed, mix, **kw):
         rr = jepsen.Run(seed, duration=kw.pop("duration", DURATION), mix=mix,
-                        out_dir=out_dir("ctest-%s-seed%d" % (mix, seed)), log=None, **kw).execute()
+                        out_dir=out_dir("ctest-%s-seed%d" % (mix, seed)), **kw).execute()
         print(jepsen.describe(rr), flush=True)
         return rr
 
@@ -111,7 +111,7 @@ class BrokenOnPurpose(unittest.TestCase):
         if not supports_follower_reads(kvtest.SERVER_BIN):
             self.skipTest("this stage5-raft has no --follower-read-staleness-ms")
         rr = jepsen.Run(21, duration=8.0, mix="slow", follower_reads=True,
-                        out_dir=out_dir("ctest-follower-reads-seed21"), log=None).execute()
+                        out_dir=out_dir("ctest-follower-reads-seed21")).execute()
         print(jepsen.describe(rr), flush=True)
         self.assertEqual(rr.verdict, "NOT linearizable", jepsen.describe(rr))
         self.assertTrue(rr.html and os.path.exists(rr.html))
