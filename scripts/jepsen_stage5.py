@@ -46,6 +46,12 @@ def main():
     sys.path.insert(0, os.path.join(ROOT, "tests", "stage5"))
     import jepsen
 
+    if args.follower_reads:
+        import subprocess
+        usage = subprocess.run([server, "--help"], capture_output=True, text=True, timeout=30)
+        if "--follower-read-staleness-ms" not in usage.stdout + usage.stderr:
+            print("%s has no --follower-read-staleness-ms" % server, file=sys.stderr)
+            return 2
     mixes = ("kill", "partition", "mixed") if args.mix == "rotate" else (args.mix,)
     if any(m not in jepsen.MIXES for m in mixes):
         ap.error("--mix must be one of rotate, %s" % ", ".join(jepsen.MIXES))
