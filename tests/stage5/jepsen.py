@@ -19,10 +19,13 @@
 # before the run starts, so a seed replays the same schedule. Faults aimed at
 # "the leader" are resolved against whoever leads at that moment, which the
 # seed cannot fix.
+#
+# This file runs one fault run and judges it; the parts: meshcluster.py (the
+# cluster behind the proxy mesh), jepsen_client.py (the clients and how they
+# record), jepsen_nemesis.py (the faults and the schedule).
 import collections
 import json
 import os
-import random
 import shutil
 import sys
 import threading
@@ -36,32 +39,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 import linearizability  # noqa: E402
 from history_recorder import HistoryRecorder  # noqa: E402
 from linearizability_html import write_html  # noqa: E402
-from raftcluster import SCALE, RaftCluster  # noqa: E402
-
-# Every fault the nemesis knows. "leader" and "follower" are looked up when
-# the fault starts.
-FAULTS = {
-    "kill": "kill -9 a random node, restart it when the fault ends",
-    "kill-leader": "kill -9 the leader, restart it when the fault ends",
-    "isolate-follower": "a follower cut off from both others (minority partition)",
-    "isolate-leader": "the leader cut off from both others (the majority elects another)",
-    "split-all": "every node cut off from every other (no majority anywhere)",
-    "partial": "two nodes lose each other, the third still reaches both",
-    "one-way": "the leader's messages to one follower are held, the follower's still arrive",
-    "slow-follower": "the leader's messages to one follower delayed by 300 ms",
-}
-MIXES = {
-    "kill": ("kill", "kill-leader"),
-    "partition": ("isolate-follower", "isolate-leader", "split-all", "partial", "one-way", "slow-follower"),
-    "mixed": tuple(FAULTS),
-    "slow": ("slow-follower",),
-    "none": (),
-}
-SLOW_MS = 300
-# How often each operation is picked. APPEND's suffix makes a value no
-# integer, so INCR fails (a definite error) until the next SET: APPEND is
-# kept rarer than SET to leave INCR something to count.
-WEIGHTS = {"get": 4, "set": 3, "incr": 3, "append": 1}
+from jepsen_client import Client, Stats, probe_ops, text as _text  # noqa: E402
+from jepsen_nemesis import MIXES, make_schedule, start_fault  # noqa: E402,F401 (MIXES, make_schedule: for users)
+from meshcluster import MeshCluster  # noqa: E402
+from raftcluster import SCALE  # noqa: E402
 
 # NOTLEADER on a write: "unknown" (a deposed leader fails pending writes with
 # it: they may still commit) or "definite" (the server answers NOTLEADER only
@@ -70,323 +51,6 @@ WEIGHTS = {"get": 4, "set": 3, "incr": 3, "append": 1}
 # server: one that keeps the second contract counts its pending writes
 # failed that way in INFO (raft_writes_leadership_lost).
 CONTRACT_FIELD = "raft_writes_leadership_lost"
-
-
-class Fault:
-    """One step of the schedule: at `at` seconds into the run, start `kind`
-    and end it `hold` seconds later; `pick` chooses among candidate nodes."""
-
-    def __init__(self, at, kind, hold, pick):
-        self.at, self.kind, self.hold, self.pick = at, kind, hold, pick
-
-    def as_tuple(self):
-        return (round(self.at, 3), self.kind, round(self.hold, 3), self.pick)
-
-    def __repr__(self):
-        return "Fault(at=%.2f, %s, hold=%.2f, pick=%d)" % (self.at, self.kind, self.hold, self.pick)
-
-
-def make_schedule(seed, duration, kinds, warmup=1.0, tail=1.5):
-    """The faults of a run, from the seed alone: one at a time, each held
-    0.6-2.5 s, with 0.4-1.5 s of calm between, none after duration - tail
-    (the cluster then runs healed for a while before the clients stop)."""
-    rng = random.Random("schedule-%d" % seed)
-    out = []
-    t = warmup
-    kinds = tuple(kinds)
-    while kinds:
-        kind = rng.choice(kinds)
-        hold = rng.uniform(0.6, 2.5)
-        pick = rng.randrange(1 << 30)
-        if t + hold > duration - tail:
-            break
-        out.append(Fault(t, kind, hold, pick))
-        t += hold + rng.uniform(0.4, 1.5)
-    return out
-
-
-class MeshCluster(RaftCluster):
-    """RaftCluster whose peer links go through a ProxyMesh: each node dials
-    its peers through the proxy (this node, that peer), and `partition` (a
-    kvtest.Partition) cuts, blocks and delays them."""
-
-    def __init__(self, n=3, election_ms=500, heartbeat_ms=50, write_timeout_ms=1000, extra=(), binary=None):
-        # Not RaftCluster.__init__: the nodes need per-node --cluster strings.
-        self.election_ms = election_ms * SCALE
-        self.heartbeat_ms = heartbeat_ms * SCALE
-        self.write_timeout_ms = write_timeout_ms * SCALE
-        while True:
-            ports = []
-            while len(ports) < 2 * n:
-                p = kvtest.free_port()
-                if p not in ports:
-                    ports.append(p)
-            self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
-            self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
-            self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in range(1, n + 1)})
-            # The proxies listen on ports the kernel picks, which may be one
-            # of the (still unbound) ports chosen for the nodes.
-            if not {p.port for p in self.mesh.proxies.values()} & set(ports):
-                break
-            self.mesh.close()
-        self.partition = kvtest.Partition(self.mesh)
-        self.nodes = {}
-        for i in range(1, n + 1):
-            args = ["--id", str(i), "--cluster", self.mesh.cluster_arg(i, self.client_port),
-                    "--data-dir", "{tmp}/data",
-                    "--election-timeout-ms", str(self.election_ms), "--heartbeat-ms", str(self.heartbeat_ms),
-                    "--write-timeout-ms", str(self.write_timeout_ms)] + list(extra)
-            self.nodes[i] = kvtest.Server(args, port=self.client_port[i], binary=binary)
-
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self.mesh.close()
-
-    def heal_all(self):
-        """Every link up and undelayed, every node running."""
-        self.partition.heal()
-        self.partition.delay(0)
-        for s in self.nodes.values():
-            if not s.running():
-                s.start()
-
-    def current_leader(self):
-        """The node that says it leads in the highest term, or None."""
-        best = None
-        for i in self.running():
-            try:
-                r = self.role(i)
-            except (OSError, kvtest.RespProtocolError):
-                continue
-            if r["role"] == "leader" and (best is None or r["term"] > best[1]):
-                best = (i, r["term"])
-        return best[0] if best else None
-
-    def converged(self):
-        """Every node has applied everything the leader has in its log, and
-        the digests agree. Returns the digest, or None."""
-        lead = self.stable_leader()
-        if lead is None:
-            return None
-        last = int(self.nodes[lead].info()["raft_last_index"])
-        for i in self.nodes:
-            r = self.role(i)
-            if r["commit"] != last or r["applied"] != last:
-                return None
-        d = set(self.digests().values())
-        return d.pop() if len(d) == 1 else None
-
-
-# ---------------------------------------------------------------- clients
-
-class Stats:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.c = collections.Counter()
-
-    def add(self, what, n=1):
-        with self.lock:
-            self.c[what] += n
-
-
-def _text(b):
-    return None if b is None else b.decode("utf-8", "surrogateescape")
-
-
-class Client(threading.Thread):
-    """One client: one operation at a time, sent to the node it believes
-    leads (reads to a random node with follower_reads), following
-    NOTLEADER leader=... hints. A connection whose reply never came is
-    closed, never reused: the late reply would be taken for the next one."""
-
-    def __init__(self, run, index):
-        super().__init__(name="client-%d" % index, daemon=True)
-        self.run_ = run
-        self.name_ = "c%d" % index
-        self.rng = random.Random("client-%d-%d" % (run.seed, index))
-        self.conns = {}
-        self.target = run.ports[index % len(run.ports)]
-        self.confirmed = False      # target answered ROLE as leader, nothing went wrong since
-        self.seq = 0
-
-    def run(self):
-        try:
-            while not self.run_.stop.is_set():
-                self.one_op()
-        except BaseException as e:  # pragma: no cover - reported by the run
-            self.run_.client_errors.append("%s: %r" % (self.name_, e))
-        finally:
-            for c in self.conns.values():
-                c.close()
-
-    def _conn(self, port):
-        c = self.conns.get(port)
-        if c is None:
-            c = kvtest.Conn(port, timeout=self.run_.op_timeout)
-            # Dialling a killed node's port from that same port number (the
-            # kernel's pick) connects the socket to itself: no server is
-            # there, and the node could not bind its port on restart.
-            if c.sock.getsockname() == c.sock.getpeername():
-                c.close()
-                raise ConnectionRefusedError("connected to itself: nothing listens on %d" % port)
-            self.conns[port] = c
-        return c
-
-    def _drop(self, port):
-        c = self.conns.pop(port, None)
-        if c is not None:
-            c.close()
-
-    def _other_node(self):
-        self.target = self.rng.choice([p for p in self.run_.ports if p != self.target])
-        self.confirmed = False
-
-    def _set_target(self, port):
-        if port != self.target:
-            self.target = port
-            self.confirmed = False
-
-    def confirm_leader(self):
-        """Before a write to a node not yet seen leading: ask it ROLE (local,
-        changes nothing). While NOTLEADER on a write counts as unknown, every
-        write sent to a follower would add an unknown operation, and the
-        checker's search grows exponentially with unknown writes on a key;
-        a client that knows where the leader is sends it few. Returns an
-        outcome for one_op, or None when the write may go."""
-        run = self.run_
-        try:
-            r = self._conn(self.target).command("ROLE", timeout=run.op_timeout)
-        except (OSError, kvtest.RespProtocolError):
-            self._drop(self.target)
-            return "down"
-        if isinstance(r, list) and len(r) >= 3 and r[0] in (b"leader", "leader"):
-            self.confirmed = True
-            return None
-        lead = r[2] if isinstance(r, list) and len(r) >= 3 else 0
-        if lead in run.port_of and run.port_of[lead] != self.target:
-            self._set_target(run.port_of[lead])
-            return "redirect"
-        return "no-leader"
-
-    def one_op(self):
-        run = self.run_
-        start = time.monotonic()
-        op = self.rng.choices(run.ops, [WEIGHTS[o] for o in run.ops])[0]
-        key = run.key(self.rng.randrange(run.nkeys))
-        self.seq += 1
-        value = None
-        if op == "set":
-            value = str(self.rng.randrange(10**8, 10**9))
-        elif op == "append":
-            value = "%s.%d," % (self.name_, self.seq)
-        port = self.target
-        outcome = None
-        if op == "get":
-            if run.follower_reads:
-                port = self.rng.choice(run.ports)
-        elif run.notleader_writes != "definite" and not self.confirmed:
-            outcome = self.confirm_leader()
-            port = self.target
-        if outcome is None:
-            outcome = self.attempt(port, op, key, value)
-            if outcome != "ok":
-                self.confirmed = False
-        if outcome == "down" or outcome == "no-leader":
-            self._other_node()
-        # A client's think time (it paces the load; nothing waits on it).
-        run.stop.wait(max(0.0, start + 1.0 / run.rate - time.monotonic()))
-
-    def attempt(self, port, op, key, value):
-        run = self.run_
-        try:
-            conn = self._conn(port)
-        except OSError:
-            run.stats.add("refused")
-            return "down"           # nothing sent: nothing to record
-        args = [op.upper(), key] + ([value] if value is not None else [])
-        p = run.recorder.begin(self.name_, op, key, value)
-        try:
-            conn.send_command(*args)
-            reply = conn.read_reply(timeout=run.op_timeout)
-        except (OSError, kvtest.RespProtocolError) as e:
-            # socket.timeout and ConnectionClosed are OSErrors too.
-            self._drop(port)
-            if op == "get":
-                p.not_sent()        # a read that never answered changed nothing
-                run.stats.add("read-lost")
-            else:
-                p.unknown(type(e).__name__)
-                run.stats.add("unknown")
-            return "down"
-        return self.classify(p, port, op, reply)
-
-    def classify(self, p, port, op, reply):
-        run = self.run_
-        if isinstance(reply, kvtest.RespError):
-            text = reply.text
-            if text.startswith("NOTLEADER"):
-                run.stats.add("notleader")
-                if op == "get" or run.notleader_writes == "definite":
-                    p.not_sent()
-                else:
-                    p.unknown(text)
-                    run.stats.add("unknown")
-                hint = text.partition("leader=")[2].strip()
-                if hint and hint != "unknown":
-                    self._set_target(int(hint.rpartition(":")[2]))
-                    return "redirect"
-                return "no-leader"
-            if text.startswith("TRYAGAIN"):
-                run.stats.add("tryagain")
-                if op == "get":
-                    p.not_sent()
-                else:
-                    p.unknown(text)
-                    run.stats.add("unknown")
-                return "no-leader"
-            if op == "incr" and text.startswith("ERR value is not an integer"):
-                p.error(text)
-                run.stats.add("error")
-                return "ok"
-            run.unexpected.append("%s -> -%s" % (op, text))
-            p.unknown(text)
-            run.stats.add("unknown")
-            return "ok"
-        expect = {"get": (bytes, type(None)), "set": (str,), "incr": (int,), "append": (int,)}[op]
-        if not isinstance(reply, expect) or (op == "set" and reply != "OK"):
-            run.unexpected.append("%s -> %r" % (op, reply))
-            p.unknown("unexpected reply %r" % (reply,))
-            run.stats.add("unknown")
-            return "ok"
-        p.ok(_text(reply) if op == "get" else reply)
-        run.stats.add("ok")
-        return "ok"
-
-
-# ---------------------------------------------------------------- a run
-
-def probe_ops(cluster, timeout):
-    """The operations the server knows: INCR and APPEND if it answers them
-    (sent once each, to a probe key the workload never touches), else only
-    GET and SET."""
-    def ask(*cmd):
-        lead = cluster.current_leader()
-        if lead is None:
-            return None
-        r = cluster.command(lead, *cmd)
-        if isinstance(r, kvtest.RespError) and not r.text.startswith("ERR unknown command"):
-            return None         # NOTLEADER / TRYAGAIN: ask again
-        return r
-    ops = ["get", "set"]
-    for op in ("incr", "append"):
-        cmd = ("INCR", "jepsen-probe") if op == "incr" else ("APPEND", "jepsen-probe-s", "x")
-        r = kvtest.wait_for(lambda: ask(*cmd) or None, timeout=timeout,
-                            message="an answer to %s from the leader" % cmd[0])
-        if not isinstance(r, kvtest.RespError):
-            ops.append(op)
-    return ops
 
 
 class RunResult:
@@ -556,7 +220,7 @@ class Run:
     def nemesis(self, cluster, t0):
         for f in self.schedule:
             self._sleep_until(t0 + f.at)
-            self.note("fault", kind=f.kind, hold=round(f.hold, 3), **self.start_fault(cluster, f))
+            self.note("fault", kind=f.kind, hold=round(f.hold, 3), **start_fault(cluster, f, self.timeline_event))
             self._sleep_until(t0 + f.at + f.hold)
             down = [i for i in sorted(cluster.nodes) if not cluster.nodes[i].running()]
             cluster.heal_all()
@@ -571,43 +235,6 @@ class Run:
         left = t - time.monotonic()
         if left > 0:
             time.sleep(left)
-
-    def start_fault(self, cluster, f):
-        nodes = sorted(cluster.nodes)
-        lead = cluster.current_leader()
-        if lead is None:
-            lead = nodes[f.pick % len(nodes)]
-        followers = [i for i in nodes if i != lead]
-        pick = followers[f.pick % len(followers)]
-        part = cluster.partition
-        if f.kind in ("kill", "kill-leader"):
-            victim = nodes[f.pick % len(nodes)] if f.kind == "kill" else lead
-            cluster.nodes[victim].kill9()
-            self.timeline_event("crash", victim)
-            return {"nodes": [victim]}
-        if f.kind in ("isolate-follower", "isolate-leader"):
-            alone = pick if f.kind == "isolate-follower" else lead
-            part.isolate(alone)
-            self.timeline_event("partition", alone, to=[i for i in nodes if i != alone], both=True)
-            return {"nodes": [alone], "leader": lead}
-        if f.kind == "split-all":
-            part.split(*({i} for i in nodes))
-            for i in nodes:
-                self.timeline_event("partition", i, to=[j for j in nodes if j != i], both=True)
-            return {"nodes": nodes, "leader": lead}
-        if f.kind == "partial":
-            a, b = [i for i in nodes if i != nodes[f.pick % len(nodes)]]
-            part.cut(a, b)
-            self.timeline_event("partition", a, to=[b], both=True)
-            return {"nodes": [a, b], "leader": lead}
-        if f.kind == "one-way":
-            part.block(lead, pick)
-            self.timeline_event("partition", lead, to=[pick], both=False)
-            return {"nodes": [lead, pick], "leader": lead}
-        if f.kind == "slow-follower":
-            part.delay(SLOW_MS, src=lead, dst=pick)
-            return {"nodes": [lead, pick], "leader": lead, "delay_ms": SLOW_MS}
-        raise ValueError("unknown fault %r" % f.kind)
 
     # -- the verdict --
 
