@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 import linearizability  # noqa: E402
 from history_recorder import HistoryRecorder  # noqa: E402
 from linearizability_html import write_html  # noqa: E402
-from jepsen_client import Client, Stats, probe_ops, text as _text  # noqa: E402
+from jepsen_client import Client, Stats, as_str, probe_ops  # noqa: E402
 from jepsen_nemesis import MIXES, make_schedule, start_fault  # noqa: E402,F401 (MIXES, make_schedule: for users)
 from meshcluster import MeshCluster  # noqa: E402
 from raftcluster import SCALE  # noqa: E402
@@ -213,7 +213,7 @@ class Run:
                 if isinstance(r, kvtest.RespError):
                     p.not_sent()
                     raise AssertionError("final GET %s on the leader: -%s" % (k, r.text))
-                p.ok(_text(r))
+                p.ok(as_str(r))
 
     # -- the nemesis (main thread: servers must start from it) --
 

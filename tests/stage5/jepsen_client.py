@@ -27,7 +27,7 @@ class Stats:
             self.c[what] += n
 
 
-def text(b):
+def as_str(b):
     return None if b is None else b.decode("utf-8", "surrogateescape")
 
 
@@ -196,7 +196,7 @@ class Client(threading.Thread):
             p.unknown("unexpected reply %r" % (reply,))
             run.stats.add("unknown")
             return "ok"
-        p.ok(text(reply) if op == "get" else reply)
+        p.ok(as_str(reply) if op == "get" else reply)
         run.stats.add("ok")
         return "ok"
 
