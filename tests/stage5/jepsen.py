@@ -328,6 +328,15 @@ def describe(rr):
     if rr.converge_error:
         lines.append("  " + rr.converge_error)
     if rr.checker.verdict != "ok":
-        lines.append(rr.checker.summary())
+        # The first failing keys in full; every key is in the report.
+        res = rr.checker
+        bad = res.failing()
+        undecided = [k for k in res.keys.values() if k.verdict == "unknown"]
+        lines.append(res.summary().split("\n")[0])
+        lines += [k.explain() for k in bad[:2]]
+        if len(bad) > 2:
+            lines.append("... and %d more keys not linearizable" % (len(bad) - 2))
+        if undecided:
+            lines.append("%d keys undecided (the search ran out of time)" % len(undecided))
     lines.append("  files: %s" % rr.out_dir)
     return "\n".join(lines)
