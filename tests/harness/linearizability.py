@@ -283,6 +283,17 @@ def _check_key(key, ops, deadline):
     # A read whose answer never arrived constrains nothing and changes
     # nothing: it can always go last. Leaving it out shrinks the search.
     live = [o for o in ops if not (o.op == "get" and o.status == "unknown")]
+    # On a key that only sees GET and SET, an unknown SET whose value no
+    # completed GET returned can be left out too: in any order that places
+    # it, the operations between it and the next SET would be GETs
+    # returning its value, so there are none, and without it every answer
+    # stays the same. Fault runs leave many such writes (sent to a leader
+    # that was then killed or deposed), and each one left in doubles the
+    # work of every dead end the search meets. INCR and APPEND would carry
+    # the value into their answers, so a key with either keeps them all.
+    if all(o.op in ("get", "set") for o in live):
+        read = {o.output for o in live if o.op == "get" and o.status == "ok"}
+        live = [o for o in live if not (o.op == "set" and o.status == "unknown" and o.value not in read)]
     n = len(live)
     # Events: (time, 0 for call / 1 for return, op index). Calls sort before
     # returns at equal times, so operations that touch count as concurrent:
