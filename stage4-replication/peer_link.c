@@ -38,7 +38,7 @@ static void process_buffered(peer_link *l) {
         kv_buf_consume(&l->in, used);
         if (st == KV_FRAME_AGAIN) break;
         if (st != KV_FRAME_OK) {
-            char why[200];
+            char why[256]; /* the decoder's error plus the RESP hint always fit */
             /* A Redis-protocol reply (a client port dialled by mistake)
              * starts with one of these; say so rather than quote a length. */
             int resp = l->dec.err == KV_FRAME_EOVERSIZE && l->first_byte >= 0 && strchr("+-:$*", l->first_byte) != NULL;
