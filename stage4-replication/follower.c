@@ -160,6 +160,12 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
         off += len;
     }
     /* END LAB */
+    if (rs->ack_now) {
+        /* A WAIT on the leader needs our ack: send it once these are
+         * ackable (now, if they already are: an empty request). */
+        ll->ack_asked = repl_last_index(ll->repl);
+        follower_ack(ll->repl, 0);
+    }
     return 0;
 }
 
@@ -289,7 +295,8 @@ void follower_ack(repl *r, int heartbeat) {
     leader_link *ll = r->link;
     if (!ll || ll->state != LINK_STREAMING || ll->link.closing) return;
     uint64_t upto = r->srv->acked_upto;
-    if (upto == ll->acked && !heartbeat) return;
+    /* Between heartbeats, only while the leader asked for more than we acked. */
+    if (!heartbeat && (upto == ll->acked || ll->ack_asked <= ll->acked)) return;
     Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
     Kv__Ack a = KV__ACK__INIT;
     a.durable_index = upto;
