@@ -149,9 +149,9 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
             fail(ll, msg);
             return 1;
         }
-        /* Same order as a leader: log, then apply. The record is encoded
-         * again here, byte for byte the leader's (same index, same command). */
-        if (wal_append(&srv->wal, rec->command) != expect || apply_command(&srv->store, rec->command) < 0) {
+        /* Same order as a leader: log, then apply. The leader's frame goes
+         * into our log as it came (its CRC was checked just now). */
+        if (wal_append_frame(&srv->wal, p + off, len) != expect || apply_command(&srv->store, rec->command) < 0) {
             record_free(rec);
             kv_log(KV_LOG_ERROR, "replication: out of memory applying record %" PRIu64 "; exiting", expect);
             _exit(1);

@@ -76,6 +76,11 @@ void wal_close(wal *w);
 /* Encodes cmd as the next record into memory. Returns its index, or 0 when
  * memory runs out. Nothing reaches the file until wal_write. */
 uint64_t wal_append(wal *w, const Kv__Command *cmd);
+/* Appends one whole frame as the next record, exactly as given: a
+ * replication follower logging its leader's record, already checked (CRC,
+ * index == next_index), without decoding and encoding it again. Returns its
+ * index, or 0 when memory runs out. */
+uint64_t wal_append_frame(wal *w, const void *frame, size_t len);
 /* Writes pending records to the current segment (page cache, not yet
  * durable). Returns 0, or -1 with errno set. */
 int wal_write(wal *w);

@@ -22,6 +22,11 @@ uint64_t wal_append(wal *w, const Kv__Command *cmd) {
     return w->next_index++;
 }
 
+uint64_t wal_append_frame(wal *w, const void *frame, size_t len) {
+    if (kv_buf_append(&w->pending, frame, len) != 0) return 0;
+    return w->next_index++;
+}
+
 /* Grows the current segment's file to past need, in zeros. Why: fdatasync
  * after a write that makes the file longer must also make the new size
  * durable, which on ext4 and XFS means a journal commit on every sync. A
