@@ -6,7 +6,10 @@
 # port) sees exactly what the leader sends and acks by hand, so WAIT's answer
 # depends on the one ack it sends. Real followers: WAIT answers long before
 # the heartbeat would matter, and a follower's ack still reaches the leader
-# with no WAIT at all (ROLE's acked index).
+# with no WAIT at all (ROLE's acked index). A connection blocked in WAIT
+# keeps reading but runs nothing more until WAIT answers.
+import socket
+
 import kvtest
 import peer_wire as pw
 
@@ -88,6 +91,35 @@ class LeaderAsksForAcks(kvtest.ServerTestCase):
         kvtest.wait_for(all_acked, timeout=TIMEOUT, message="both followers acknowledging index %d" % last)
         for f in followers:
             pw.wait_same_data(leader, f)
+
+
+class BlockedConnection(kvtest.ServerTestCase):
+    """A connection blocked in WAIT goes on reading (it no longer stops and
+    restarts its read for every WAIT), but runs nothing until WAIT answers,
+    and a client that closes its side meanwhile still gets what it is owed."""
+
+    def test_pipelined_requests_wait_their_turn(self):
+        leader = pw.node(self)  # no followers: WAIT 1 times out with 0
+        with leader.connect(timeout=TIMEOUT) as c:
+            c.send(kvtest.encode_command("SET", "k", "v1") + kvtest.encode_command("WAIT", "1", "300") +
+                   kvtest.encode_command("SET", "k", "v2") + kvtest.encode_command("GET", "k"))
+            self.assertEqual(c.read_replies(4, timeout=TIMEOUT), ["OK", 0, "OK", b"v2"])
+
+    def test_half_closed_client_still_gets_the_wait_reply(self):
+        leader = pw.node(self)
+        s = socket.create_connection(("127.0.0.1", leader.port), timeout=TIMEOUT)
+        self.addCleanup(s.close)
+        s.sendall(kvtest.encode_command("SET", "k", "v") + kvtest.encode_command("WAIT", "1", "300") +
+                  kvtest.encode_command("GET", "k"))
+        s.shutdown(socket.SHUT_WR)  # the end of its input arrives while WAIT blocks
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        self.assertEqual(got, b"+OK\r\n:0\r\n$1\r\nv\r\n")
+        self.assertEqual(pw.command(leader, "PING"), "PONG")
 
 
 if __name__ == "__main__":
