@@ -149,9 +149,9 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
             fail(ll, msg);
             return 1;
         }
-        /* Same order as a leader: log, then apply. The record is encoded
-         * again here, byte for byte the leader's (same index, same command). */
-        if (wal_append(&srv->wal, rec->command) != expect || apply_command(&srv->store, rec->command) < 0) {
+        /* Same order as a leader: log, then apply. The leader's frame goes
+         * into our log as it came (its CRC was checked just now). */
+        if (wal_append_frame(&srv->wal, p + off, len) != expect || apply_command(&srv->store, rec->command) < 0) {
             record_free(rec);
             kv_log(KV_LOG_ERROR, "replication: out of memory applying record %" PRIu64 "; exiting", expect);
             _exit(1);
@@ -160,6 +160,12 @@ static int on_records(leader_link *ll, const Kv__Records *rs) {
         off += len;
     }
     /* END LAB */
+    if (rs->ack_now) {
+        /* A WAIT on the leader needs our ack: send it once these are
+         * ackable (now, if they already are: an empty request). */
+        ll->ack_asked = repl_last_index(ll->repl);
+        follower_ack(ll->repl, 0);
+    }
     return 0;
 }
 
@@ -289,7 +295,8 @@ void follower_ack(repl *r, int heartbeat) {
     leader_link *ll = r->link;
     if (!ll || ll->state != LINK_STREAMING || ll->link.closing) return;
     uint64_t upto = r->srv->acked_upto;
-    if (upto == ll->acked && !heartbeat) return;
+    /* Between heartbeats, only while the leader asked for more than we acked. */
+    if (!heartbeat && (upto == ll->acked || ll->ack_asked <= ll->acked)) return;
     Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
     Kv__Ack a = KV__ACK__INIT;
     a.durable_index = upto;

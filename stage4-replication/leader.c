@@ -24,6 +24,10 @@
 #define RECORDS_BATCH (256 * 1024)
 /* One FullCopyChunk carries about this many bytes of keys and values. */
 #define COPY_CHUNK (512 * 1024)
+/* After a WAIT blocks, every Records asks for an ack for this long, so that
+ * a client doing write + WAIT finds the ack already on its way (as when
+ * followers acked every batch) instead of paying a request's round trip. */
+#define WAIT_EAGER_ACKS_MS 1000
 
 static const peer_link_ops follower_ops;
 
@@ -128,6 +132,8 @@ static void feed(follower *f) {
         Kv__Records rec = KV__RECORDS__INIT;
         rec.frames.data = (uint8_t *)kv_buf_rptr(&f->batch);
         rec.frames.len = kv_buf_readable(&f->batch);
+        rec.ack_now = uv_now(srv->loop) < f->r->eager_acks_until_ms;
+        if (rec.ack_now) f->asked_upto = f->reader.next - 1;
         m.msg_case = KV__PEER_MESSAGE__MSG_RECORDS;
         m.records = &rec;
         if (peer_link_send(&f->link, &m) != 0) return;
@@ -419,6 +425,21 @@ int leader_listen(repl *r) {
 void leader_feed_all(repl *r) {
     for (follower *f = r->followers; f; f = f->next)
         if (f->state == FOLLOWER_STREAMING) feed(f);
+}
+
+void leader_want_acks(repl *r, uint64_t index) {
+    r->eager_acks_until_ms = uv_now(r->srv->loop) + WAIT_EAGER_ACKS_MS;
+    for (follower *f = r->followers; f; f = f->next) {
+        /* Not yet sent index: the Records that carries it will ask. */
+        if (f->state != FOLLOWER_STREAMING || f->acked >= index || f->asked_upto >= index || f->reader.next <= index)
+            continue;
+        Kv__PeerMessage m = KV__PEER_MESSAGE__INIT;
+        Kv__Records rec = KV__RECORDS__INIT;
+        rec.ack_now = 1;
+        m.msg_case = KV__PEER_MESSAGE__MSG_RECORDS;
+        m.records = &rec;
+        if (peer_link_send(&f->link, &m) == 0) f->asked_upto = f->reader.next - 1;
+    }
 }
 
 void leader_drop_all(repl *r, const char *why) {

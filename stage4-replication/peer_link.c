@@ -1,6 +1,7 @@
 /* peer_link.c - framed peer connections (see peer_link.h). */
 #include "peer_link.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ static void process_buffered(peer_link *l) {
         kv_buf_consume(&l->in, used);
         if (st == KV_FRAME_AGAIN) break;
         if (st != KV_FRAME_OK) {
-            char why[320];
+            char why[320]; /* the decoder's error plus the RESP hint always fit */
             /* A Redis-protocol reply (a client port dialled by mistake)
              * starts with one of these; say so rather than quote a length. */
             int resp = l->dec.err == KV_FRAME_EOVERSIZE && l->first_byte >= 0 && strchr("+-:$*", l->first_byte) != NULL;
@@ -154,11 +155,29 @@ static void on_write(uv_write_t *req, int status) {
 
 static void start_write(peer_link *l) {
     if (l->writing || l->closing || kv_buf_readable(&l->out) == 0) return;
+    /* Try the kernel directly first: most messages (a batch of records, an
+     * ack) fit in the socket buffer, and every uv_write that completes makes
+     * libuv re-register the socket with epoll (one epoll_ctl per message).
+     * No on_drain here: the sender is still in its loop and sees the room. */
+    size_t n = kv_buf_readable(&l->out);
+    uv_buf_t b = uv_buf_init(kv_buf_rptr(&l->out), (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
+    int w = uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
+    if (w > 0) {
+        l->bytes_sent += (uint64_t)w;
+        kv_buf_consume(&l->out, (size_t)w);
+        if (kv_buf_readable(&l->out) == 0) {
+            kv_buf_shrink_if_empty(&l->out, IDLE_KEEP);
+            return;
+        }
+    } else if (w != UV_EAGAIN && w != UV_ENOSYS) {
+        peer_link_close(l, uv_strerror(w));
+        return;
+    }
     /* Swap: what is queued becomes the write in flight; new frames queue behind it. */
     kv_buf t = l->inflight;
     l->inflight = l->out;
     l->out = t;
-    uv_buf_t b = uv_buf_init(kv_buf_rptr(&l->inflight), (unsigned int)kv_buf_readable(&l->inflight));
+    b = uv_buf_init(kv_buf_rptr(&l->inflight), (unsigned int)kv_buf_readable(&l->inflight));
     l->wreq.data = l;
     int r = uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, on_write);
     if (r != 0) {

@@ -41,6 +41,7 @@ typedef struct leader_link {
     unsigned char nonce[KV_AUTH_NONCE_LEN]; /* ours, for the leader to answer */
     char leader_id[64];                     /* the leader's claimed client address */
     uint64_t acked;                         /* last Ack sent */
+    uint64_t ack_asked;                     /* the leader asked for an ack up to here (Records.ack_now) */
 } leader_link;
 
 #define LAG_SAMPLES 4096
@@ -68,6 +69,9 @@ typedef struct repl {
     /* When each record was written, sampled once per write batch, for lag in ms. */
     struct { uint64_t index, ms; } written_at[LAG_SAMPLES];
     size_t written_head, written_count;
+    /* Until then (loop time), every Records asks for an ack: a WAIT ran
+     * recently, and the next one should find the ack on its way. */
+    uint64_t eager_acks_until_ms;
 
     /* as a follower (follower.c) */
     char leader_host[64];

@@ -2,6 +2,7 @@
 #include "wait.h"
 
 #include "conn.h"
+#include "leader.h"
 #include "replication.h"
 #include "resp_reply.h"
 #include "server.h"
@@ -42,6 +43,7 @@ void wait_begin(conn *c, uint64_t index, long long needed, long long timeout_ms)
     c->wait_needed = needed;
     c->wait_deadline_ms = timeout_ms > 0 ? uv_now(srv->loop) + (uint64_t)timeout_ms : 0;
     conn_block(c);
+    leader_want_acks(&srv->repl, index);
     if (!uv_is_active((uv_handle_t *)&srv->wait_timer))
         uv_timer_start(&srv->wait_timer, on_wait_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 }

@@ -58,6 +58,9 @@ typedef struct wal {
     uint64_t next_index;    /* index the next append gets */
     uint64_t written_upto;  /* last record handed to the kernel (pwrite) */
     kv_buf pending;         /* encoded records not yet written to fd */
+    kv_buf last_write;      /* the bytes the last wal_write handed to the kernel, kept until the next one */
+    uint64_t last_write_seg; /* ... the segment they went to (its first index) and their offset in it */
+    uint64_t last_write_off;
     uint64_t alloc_end;     /* size of the current segment's file: data, then preallocated zeros */
     int no_prealloc;        /* preallocation failed once; do without */
 } wal;
@@ -73,6 +76,11 @@ void wal_close(wal *w);
 /* Encodes cmd as the next record into memory. Returns its index, or 0 when
  * memory runs out. Nothing reaches the file until wal_write. */
 uint64_t wal_append(wal *w, const Kv__Command *cmd);
+/* Appends one whole frame as the next record, exactly as given: a
+ * replication follower logging its leader's record, already checked (CRC,
+ * index == next_index), without decoding and encoding it again. Returns its
+ * index, or 0 when memory runs out. */
+uint64_t wal_append_frame(wal *w, const void *frame, size_t len);
 /* Writes pending records to the current segment (page cache, not yet
  * durable). Returns 0, or -1 with errno set. */
 int wal_write(wal *w);
@@ -80,6 +88,13 @@ int wal_write(wal *w);
 static inline uint64_t wal_written_upto(const wal *w) { return w->written_upto; }
 static inline int wal_has_pending(const wal *w) { return kv_buf_readable(&w->pending) > 0; }
 static inline int wal_fd(const wal *w) { return w->fd; }
+/* The last wal_write's bytes stay in memory until the next wal_write (the
+ * buffers are swapped, not copied): a replication leader ships a caught-up
+ * follower the records it just wrote from here instead of reading them back
+ * from the file. They are whole frames, at offset last_write_off of the
+ * segment starting at index last_write_seg. Memory stays bounded: one
+ * loop iteration's records, as pending already was. */
+static inline const kv_buf *wal_last_write(const wal *w) { return &w->last_write; }
 
 /* Starts a new segment if the current one is past the limit. Call only
  * after wal_write and while no fdatasync is running on the current fd.

@@ -39,6 +39,19 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off) {
     return 0;
 }
 
+/* n bytes of the open segment at off: from the log's last write when they
+ * are all in it (a caught-up follower's records, just written: no system
+ * call), otherwise from the file. */
+static int fetch(const wal_reader *r, void *p, size_t n, uint64_t off) {
+    const kv_buf *last = wal_last_write(r->w);
+    uint64_t from = r->w->last_write_off, to = from + kv_buf_readable(last);
+    if (r->seg_first == r->w->last_write_seg && off >= from && off + n <= to) {
+        memcpy(p, kv_buf_rptr(last) + (off - from), n);
+        return 0;
+    }
+    return pread_all(r->fd, p, n, off);
+}
+
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -73,7 +86,7 @@ int wal_reader_open(wal_reader *r, const wal *w, uint64_t next) {
     uint64_t end = s->bytes;
     for (uint64_t i = s->first; i < next; i++) {
         unsigned char h[RECORD_HEADER_BYTES];
-        if (r->off + sizeof h > end || pread_all(r->fd, h, sizeof h, r->off) != 0) {
+        if (r->off + sizeof h > end || fetch(r, h, sizeof h, r->off) != 0) {
             kv_log(KV_LOG_WARN, "replication: cannot find record %" PRIu64 " in segment %016" PRIx64, next, s->first);
             wal_reader_close(r);
             return -1;
@@ -85,14 +98,14 @@ int wal_reader_open(wal_reader *r, const wal *w, uint64_t next) {
 
 /* Reads one chunk of the open segment (whole frames only) into out. */
 static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uint64_t last, uint64_t *count) {
-    /* One pread for the whole chunk (a caught-up follower's batch is one
-     * small chunk, so this is the common case); a first record longer than
-     * the chunk is then read on, alone. */
+    /* One read for the whole chunk (a caught-up follower's batch is one
+     * small chunk, so this is the common case, and comes from memory); a
+     * first record longer than the chunk is then read on, alone. */
     if (want < RECORD_HEADER_BYTES) want = RECORD_HEADER_BYTES;
     if (want > end - r->off) want = (size_t)(end - r->off);
     if (want < RECORD_HEADER_BYTES || kv_buf_reserve(out, want) != 0) return -1;
     unsigned char *p = (unsigned char *)kv_buf_wptr(out);
-    if (pread_all(r->fd, p, want, r->off) != 0) return -1;
+    if (fetch(r, p, want, r->off) != 0) return -1;
     size_t first = RECORD_HEADER_BYTES + be32(p);
     if (first > RECORD_HEADER_BYTES + RECORD_MAX_PAYLOAD || r->off + first > end) {
         kv_log(KV_LOG_ERROR, "replication: record %" PRIu64 " runs past its segment's data", r->next);
@@ -102,7 +115,7 @@ static int read_chunk(wal_reader *r, kv_buf *out, size_t want, uint64_t end, uin
         /* Growing the buffer may move it and drop uncommitted bytes: read the record again, whole. */
         if (kv_buf_reserve(out, first) != 0) return -1;
         p = (unsigned char *)kv_buf_wptr(out);
-        if (pread_all(r->fd, p, first, r->off) != 0) return -1;
+        if (fetch(r, p, first, r->off) != 0) return -1;
         want = first;
     }
     /* LAB wal-read: count the whole frames in the chunk (u32 length + 8-byte header each), up to the last written index; commit only those */

@@ -294,6 +294,7 @@ int wal_open(wal *w, const char *data_dir, size_t segment_limit, wal_apply_fn ap
     w->fd = w->dirfd = -1;
     w->segment_limit = segment_limit;
     kv_buf_init(&w->pending);
+    kv_buf_init(&w->last_write);
     recovery r = {.w = w, .apply = apply, .ctx = ctx, .stats = stats};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -315,6 +316,7 @@ void wal_close(wal *w) {
     free(w->dir);
     free(w->segs);
     kv_buf_free(&w->pending);
+    kv_buf_free(&w->last_write);
     memset(w, 0, sizeof *w);
     w->fd = w->dirfd = -1;
 }

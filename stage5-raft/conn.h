@@ -57,7 +57,8 @@ void conn_check_idle(conn *c, uint64_t now_ms);
 /* Resumes reading (and runs requests already buffered) for a client paused
  * by backpressure, once its output has drained. */
 void conn_resume(conn *c);
-/* Stops running c's requests (and reading) until conn_unblock: WAIT. */
+/* Stops running c's requests until conn_unblock (WAIT); up to 64 KiB of
+ * further input is read meanwhile. */
 void conn_block(conn *c);
 /* Flushes c's output and runs its buffered requests again. */
 void conn_unblock(conn *c);

@@ -73,7 +73,20 @@ static void sync_done(uv_work_t *req, int status) {
     write_and_sync(d);
 }
 
+/* The same sync, on the loop thread: it blocks until the disk answers. */
+static void sync_here(durability *d) {
+    uint64_t upto = wal_written_upto(d->wal);
+    if (wal_sync_now(d->wal) != 0) fatal_io("fdatasync of the WAL", errno);
+    d->last_fsync_ms = wall_ms();
+    d->fsyncs++;
+    report_durable(d, upto);
+}
+
 static void start_sync(durability *d) {
+    if (d->sync_on_loop && d->policy == FSYNC_ALWAYS) {
+        sync_here(d);
+        return;
+    }
     d->syncing = 1;
     kv_busy_poll_hold(d->busy_poll, 1);
     d->syncing_upto = wal_written_upto(d->wal);
@@ -137,6 +150,8 @@ void durability_start(durability *d) {
     uv_unref((uv_handle_t *)&d->before_poll);
     uv_unref((uv_handle_t *)&d->everysec);
 }
+
+void durability_sync_on_loop(durability *d, int on) { d->sync_on_loop = on; }
 
 void durability_flush_now(durability *d) {
     if (wal_write(d->wal) != 0) fatal_io("writing the WAL", errno);

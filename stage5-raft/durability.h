@@ -7,7 +7,8 @@
  *   always    one fdatasync on a worker thread covers every record written so
  *             far (group commit); when it returns those records are durable
  *             and their replies may go. Records arriving meanwhile wait for
- *             the next one.
+ *             the next one. (A replication follower syncs on the loop thread
+ *             instead: durability_sync_on_loop.)
  *   everysec  replies may go as soon as their records are written (a crash
  *             of the process cannot lose them any more); a 1-second timer
  *             starts an fdatasync if anything is not yet durable.
@@ -58,6 +59,7 @@ typedef struct durability {
     uv_prepare_t before_poll; /* writes buffered records once per loop iteration */
     uv_timer_t everysec;      /* under everysec: one fdatasync a second */
     uv_work_t sync_req;
+    int sync_on_loop;         /* under always: fdatasync on the loop thread (durability_sync_on_loop) */
     int syncing;              /* an fdatasync is running on a worker thread */
     int sync_fd;
     int sync_err;
@@ -65,7 +67,7 @@ typedef struct durability {
     uint64_t written_upto;    /* last record reported written */
     uint64_t durable_upto;    /* last record known durable */
     uint64_t last_fsync_ms;   /* wall clock */
-    uint64_t fsyncs;          /* fdatasyncs completed on the worker thread (INFO) */
+    uint64_t fsyncs;          /* fdatasyncs completed by the policy (INFO) */
 } durability;
 
 int durability_parse_policy(const char *name, fsync_policy *out);
@@ -86,6 +88,14 @@ int durability_rotate(durability *d);
  * may be shorter than the log it replaced): take its positions as they
  * are. Only from the between_syncs hook. */
 void durability_restart(durability *d);
+/* Under --fsync always, run each fdatasync on the loop thread instead of a
+ * worker (on: 1). For a node whose only writer is one stream that it reads
+ * again straight after (a replication follower): handing each sync to a
+ * worker thread and back costs more CPU than the loop would do meanwhile,
+ * and records arriving during the sync wait in the socket for the next one,
+ * which is group commit all the same. Not for a node serving many clients:
+ * they could not even be read while the disk works. */
+void durability_sync_on_loop(durability *d, int on);
 /* Writes and syncs everything now, whatever the policy, and trims the
  * segment's preallocated space (shutdown). Fatal on error. */
 void durability_flush_now(durability *d);

@@ -21,6 +21,10 @@
 #define READ_CHUNK (16 * 1024)
 /* Idle connections give back buffers larger than this. */
 #define IDLE_KEEP (64 * 1024)
+/* A blocked connection goes on reading until this much input waits: most
+ * clients send nothing while blocked, and stopping and restarting the read
+ * costs two epoll_ctl calls per blocked command. */
+#define BLOCKED_INPUT_MAX (64 * 1024)
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
@@ -244,6 +248,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread < 0) {
+        if (c->blocked) {
+            /* The blocked command's reply is still owed: look again once it
+             * is answered (conn_unblock reads, and sees the end again). */
+            stop_reading(c);
+            return;
+        }
         if (nread != UV_EOF)
             kv_log(KV_LOG_DEBUG, "client %llu: read failed: %s", (unsigned long long)c->id, uv_strerror((int)nread));
         /* The peer is gone or half-closed: finish what we owe, then close. */
@@ -255,6 +265,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     note_activity(c);
     kv_buf_commit(&c->in, (size_t)nread);
     kv_busy_poll_note(&c->srv->busy_poll);
+    if (c->blocked) {
+        if (kv_buf_readable(&c->in) >= BLOCKED_INPUT_MAX) stop_reading(c); /* conn_unblock reads on */
+        return;
+    }
     process_input(c);
 }
 
@@ -309,10 +323,7 @@ conn *conn_accept(server *srv, int counted) {
 
 void conn_hold_replies_until(conn *c, uint64_t idx) { c->reply_waits_for = idx; }
 
-void conn_block(conn *c) {
-    c->blocked = 1;
-    stop_reading(c);
-}
+void conn_block(conn *c) { c->blocked = 1; }
 
 void conn_unblock(conn *c) {
     c->blocked = 0;

@@ -22,6 +22,11 @@ uint64_t wal_append(wal *w, const Kv__Command *cmd) {
     return w->next_index++;
 }
 
+uint64_t wal_append_frame(wal *w, const void *frame, size_t len) {
+    if (kv_buf_append(&w->pending, frame, len) != 0) return 0;
+    return w->next_index++;
+}
+
 /* Grows the current segment's file to past need, in zeros. Why: fdatasync
  * after a write that makes the file longer must also make the new size
  * durable, which on ext4 and XFS means a journal commit on every sync. A
@@ -51,8 +56,15 @@ int wal_write(wal *w) {
     wal_segment *cur = &w->segs[w->nsegs - 1];
     if (cur->bytes + n > w->alloc_end) preallocate(w, cur->bytes + n);
     if (wal_pwrite_all(w->fd, kv_buf_rptr(&w->pending), n, cur->bytes) != 0) return -1;
-    kv_buf_consume(&w->pending, n);
-    kv_buf_shrink_if_empty(&w->pending, 4 * 1024 * 1024);
+    /* What was written becomes last_write (see wal.h); the previous one's
+     * buffer, emptied, takes the next appends. */
+    kv_buf_consume(&w->last_write, kv_buf_readable(&w->last_write));
+    kv_buf_shrink_if_empty(&w->last_write, 4 * 1024 * 1024);
+    kv_buf t = w->last_write;
+    w->last_write = w->pending;
+    w->pending = t;
+    w->last_write_seg = cur->first;
+    w->last_write_off = cur->bytes;
     w->written_upto = w->next_index - 1;
     cur->bytes += n;
     if (cur->bytes > w->alloc_end) w->alloc_end = cur->bytes;

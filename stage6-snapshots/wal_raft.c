@@ -118,6 +118,8 @@ int wal_truncate_from(wal *w, uint64_t from) {
     w->alloc_end = off;
     w->next_index = from;
     w->written_upto = from - 1;
+    /* The last write's bytes may be among those cut off: forget them. */
+    kv_buf_consume(&w->last_write, kv_buf_readable(&w->last_write));
     kv_log(KV_LOG_INFO, "WAL: removed the records from index %" PRIu64 " on (the leader replaced them)", from);
     return 0;
 }

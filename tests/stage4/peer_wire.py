@@ -1,7 +1,8 @@
 # peer_wire.py - what the stage 4 robustness suites (test_bad_peers.py,
-# test_peer_security.py, test_backpressure.py) share: peer frames built by
-# hand in the protobuf wire format (u32 big-endian length + PeerMessage, field
-# numbers from common/proto/peer.proto; no protobuf package needed), raw
+# test_peer_security.py, test_backpressure.py, test_acks.py) share: peer
+# frames built and read by hand in the protobuf wire format (u32 big-endian
+# length + PeerMessage, field numbers from common/proto/peer.proto; no
+# protobuf package needed), raw
 # sockets to a peer port, and leader/follower processes on free loopback
 # ports (a client port and a peer port each).
 import os
@@ -66,6 +67,63 @@ def sync_request(history_id="", last_index=0):
 
 def ack(index):
     return message(ACK, field_varint(1, index))
+
+
+def read_varint(data, pos):
+    n = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, pos
+
+
+def fields(body):
+    """A message's fields: {number: [values]}, varints as ints, length-delimited as bytes."""
+    out, pos = {}, 0
+    while pos < len(body):
+        key, pos = read_varint(body, pos)
+        if key & 7 == 0:
+            value, pos = read_varint(body, pos)
+        elif key & 7 == 2:
+            n, pos = read_varint(body, pos)
+            value, pos = body[pos:pos + n], pos + n
+        else:
+            raise AssertionError("wire type %d not expected here" % (key & 7))
+        out.setdefault(key >> 3, []).append(value)
+    return out
+
+
+def frame_indexes(frames):
+    """The indexes of the WAL frames (u32 length, u32 CRC, LogRecord) in a Records' `frames`."""
+    out, pos = [], 0
+    while pos < len(frames):
+        n = struct.unpack(">I", frames[pos:pos + 4])[0]
+        out.append(fields(frames[pos + 8:pos + 8 + n]).get(1, [0])[0])
+        pos += 8 + n
+    return out
+
+
+def read_message(sock, timeout):
+    """The next whole frame from sock: (oneof field number, body bytes)."""
+    def exactly(n):
+        got = bytearray()
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no whole peer message within %.1f s" % timeout)
+            sock.settimeout(left)
+            chunk = sock.recv(n - len(got))
+            if not chunk:
+                raise AssertionError("the peer closed the link")
+            got += chunk
+        return bytes(got)
+    payload = exactly(struct.unpack(">I", exactly(4))[0])
+    ((kind, (body,)),) = fields(payload).items()
+    return kind, body
 
 
 # -- raw peer connections --

@@ -1,7 +1,8 @@
 /* test_wal_read.c - reading the log back by index (stage 4's wal_read.c):
  * from any index, across segment rotations, only what is written, whole
  * frames as on disk; a segment deleted by compaction under an open reader
- * stays readable, and an index compaction has removed is refused. */
+ * stays readable, and an index compaction has removed is refused; records
+ * just written are handed out from the log's memory, not read back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +12,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "log.h"
 #include "record.h"
 #include "wal.h"
+#include "wal_files.h"
 #include "wal_read.h"
 
 typedef struct fixture {
@@ -144,11 +148,44 @@ static void test_open_segment_survives_compaction_and_gone_index_is_refused(void
     read_all(f, upto + 1, 110, 64);
 }
 
+/* The last write's bytes are served from memory: proven by damaging them in
+ * the file, where a reader that went to the file would find garbage. A read
+ * that starts before them still comes from the file, whole. */
+static void test_just_written_records_come_from_memory(void **state) {
+    fixture *f = *state;
+    append(f, 1, 4, 1);
+    append(f, 5, 9, 0);
+    assert_int_equal(wal_write(&f->w), 0); /* 5..9 in one write: the last write */
+    assert_int_equal(wal_current_first(&f->w), f->w.last_write_seg);
+    size_t n = kv_buf_readable(wal_last_write(&f->w));
+    assert_true(n > 0);
+    char name[WAL_NAME_MAX];
+    wal_segment_name(name, sizeof name, f->w.last_write_seg);
+    int fd = openat(f->w.dirfd, name, O_RDWR);
+    assert_true(fd >= 0);
+    char *saved = malloc(n), *junk = malloc(n);
+    assert_int_equal(pread(fd, saved, n, (off_t)f->w.last_write_off), (ssize_t)n);
+    memset(junk, 0x5a, n);
+    assert_int_equal(pwrite(fd, junk, n, (off_t)f->w.last_write_off), (ssize_t)n);
+    read_all(f, 5, 9, 1 << 20); /* a caught-up follower's batch */
+    read_all(f, 7, 9, 1 << 20); /* from inside the last write */
+    read_all(f, 5, 9, 9);       /* one record per batch */
+    /* Once the log writes again, those bytes are only in the file. */
+    assert_int_equal(pwrite(fd, saved, n, (off_t)f->w.last_write_off), (ssize_t)n);
+    append(f, 10, 10, 1);
+    read_all(f, 1, 10, 1 << 20); /* starts in the file, ends in memory */
+    read_all(f, 5, 10, 1 << 20);
+    close(fd);
+    free(saved);
+    free(junk);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_from_any_index_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_only_what_is_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_segment_survives_compaction_and_gone_index_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_just_written_records_come_from_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
