@@ -174,6 +174,13 @@ int server_init(server *srv, const server_config *cfg) {
     durability_parse_policy(cfg->fsync, &policy); /* validated by the flag parser */
     durability_hooks hooks = {.ctx = srv, .report = on_durability_report, .between_syncs = on_between_syncs};
     durability_init(&srv->durability, srv->loop, &srv->wal, policy, &srv->busy_poll, hooks);
+    /* Every Raft node is a follower of someone's stream as often as a
+     * leader of clients, and a commit waits for a majority's fdatasyncs:
+     * handing each one to a worker thread and back costs more (context
+     * switches, on every node) than the loop loses by waiting for the disk,
+     * which Redis's appendfsync always does too. Group commit still batches
+     * whatever arrives during a sync. */
+    durability_sync_on_loop(&srv->durability, 1);
     srv->acked_upto = wal_written_upto(&srv->wal); /* everything replayed is durable */
     durability_start(&srv->durability);
     if (!cfg->cluster) {
