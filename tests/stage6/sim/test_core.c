@@ -344,8 +344,15 @@ static void test_lease_ignores_disruptive_vote(void **state) {
 static void test_bad_messages_refused(void **state) {
     (void)state;
     struct raft *r = node(2, 3);
-    struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .from = 7, .to = 2, .term = 1};
-    assert_int_equal(raft_step(r, &m), RAFT_ERR_INVALID); /* unknown sender */
+    struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .from = 0, .to = 2, .term = 1};
+    assert_int_equal(raft_step(r, &m), RAFT_ERR_INVALID); /* no sender */
+    /* A vote request from outside the configuration (a removed server) is
+     * ignored: no answer, no new term. */
+    struct raft_msg v = {.type = RAFT_MSG_VOTE, .from = 7, .to = 2, .term = 9};
+    assert_int_equal(raft_step(r, &v), RAFT_OK);
+    struct raft_ready rd;
+    assert_false(raft_ready(r, &rd));
+    assert_int_equal(raft_current_term(r), 0);
     m.from = 1;
     m.to = 3;
     assert_int_equal(raft_step(r, &m), RAFT_ERR_INVALID); /* not for us */
@@ -363,6 +370,12 @@ static void test_bad_messages_refused(void **state) {
     e[1].term = 1;
     e[1].type = 9;
     assert_int_equal(raft_step(r, &a), RAFT_ERR_INVALID);
+    e[1].type = RAFT_ENTRY_CONFIG;
+    uint8_t bad_conf[] = {1, 0, 0, 0, 0}; /* one member, a learner: no voter */
+    e[1].data = bad_conf;
+    e[1].len = sizeof bad_conf;
+    assert_int_equal(raft_step(r, &a), RAFT_ERR_INVALID);
+    e[1].data = NULL;
     e[1].type = RAFT_ENTRY_NORMAL;
     e[1].len = 4; /* length without data */
     assert_int_equal(raft_step(r, &a), RAFT_ERR_INVALID);
@@ -378,7 +391,10 @@ static void test_restore_refused(void **state) {
     struct raft_entry gap[] = {{.index = 1, .term = 1, .type = RAFT_ENTRY_NOOP},
                                {.index = 3, .term = 1, .type = RAFT_ENTRY_NOOP}};
     assert_int_equal(raft_restore(r, 1, 0, 0, 0, gap, 2), RAFT_ERR_INVALID);
-    assert_int_equal(raft_restore(r, 1, 9, 0, 0, NULL, 0), RAFT_ERR_INVALID); /* unknown vote */
+    uint8_t bad_conf[] = {2, 0, 0, 0, 7}; /* voting flag neither 0 nor 1 */
+    struct raft_entry conf[] = {{.index = 1, .term = 1, .type = RAFT_ENTRY_CONFIG,
+                                 .data = bad_conf, .len = sizeof bad_conf}};
+    assert_int_equal(raft_restore(r, 1, 0, 0, 0, conf, 1), RAFT_ERR_INVALID);
     struct raft_entry future[] = {{.index = 1, .term = 3, .type = RAFT_ENTRY_NOOP}};
     assert_int_equal(raft_restore(r, 2, 0, 0, 0, future, 1), RAFT_ERR_INVALID);
     assert_int_equal(raft_restore(r, 3, 2, 0, 0, future, 1), RAFT_OK);
@@ -402,9 +418,11 @@ static const struct raft_entry *log_of(size_t n, raft_term t) {
     return noops;
 }
 
+static const struct raft_membership CONF3 = {3, {{1, true}, {2, true}, {3, true}}};
+
 static struct raft_msg snap_msg(raft_id from, raft_id to, raft_term term, raft_index i, raft_term t) {
     return (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .from = from, .to = to, .term = term,
-                             .snap_index = i, .snap_term = t};
+                             .snap_index = i, .snap_term = t, .conf = CONF3};
 }
 
 /* A snapshot not newer than the follower's commit index is ignored (it
