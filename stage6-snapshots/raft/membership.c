@@ -70,6 +70,7 @@ void membership_bootstrap(struct raft *r) {
     for (unsigned i = 0; i < c.n; i++)
         c.m[i] = (struct raft_member){r->cfg.peers[i], !(r->cfg.join && r->cfg.peers[i] == r->cfg.id)};
     r->boot_conf = r->base_conf = r->snap_conf = c;
+    r->silent = r->cfg.join;
     r->n = 0;
     membership_use(r, &c, 0);
 }
@@ -83,6 +84,8 @@ void membership_use(struct raft *r, const struct raft_membership *c, raft_index 
     memcpy(old_pr, r->pr, sizeof old_pr);
     r->conf = *c;
     r->conf_index = index;
+    if (index)
+        r->silent = false; /* a leader's configuration has reached us */
     unsigned n = 0;
     bool self_member = false;
     for (unsigned i = 0; i < c->n; i++) {
@@ -152,9 +155,12 @@ int raft_restore_membership(struct raft *r, const struct raft_membership *conf) 
     if (r->restored || !conf || !membership_valid(conf))
         return RAFT_ERR_INVALID;
     r->base_conf = r->snap_conf = *conf;
+    r->silent = false;
     membership_use(r, conf, 0);
     return RAFT_OK;
 }
+
+bool membership_may_vote(const struct raft *r) { return !r->silent; }
 
 bool membership_is_voter(const struct raft *r, raft_id id) {
     const struct raft_member *m = raft_membership_find(&r->conf, id);
@@ -290,8 +296,12 @@ int raft_promote(struct raft *r, raft_id id, raft_index *index, raft_term *term)
     const struct raft_member *m = raft_membership_find(&r->conf, id);
     if (!m || m->voter)
         return RAFT_ERR_INVALID;
+    /* It holds (durably: match counts acknowledged entries) the entry that
+     * made it a learner, so after a restart it still knows it is a member
+     * and answers votes; and it is close enough that its first votes come
+     * soon, and alive. */
     const struct raft_progress *pr = &r->pr[raft_slot(r, id)];
-    if (pr->match == 0 || pr->match + r->cfg.promote_lag < log_last_index(&r->log) ||
+    if (pr->match == 0 || pr->match < r->conf_index || pr->match + r->cfg.promote_lag < log_last_index(&r->log) ||
         pr->idle >= r->cfg.election_ticks)
         return RAFT_ERR_NOT_CAUGHT_UP;
     struct raft_membership c = r->conf;

@@ -234,8 +234,8 @@ int raft_step(struct raft *r, const struct raft_msg *m) {
      * disrupt us, but a leader we do not know yet is one to follow. */
     if (raft_slot(r, m->from) < 0 && !from_leader(m->type))
         return RAFT_OK;
-    if (vote_req && !membership_is_voter(r, r->cfg.id))
-        return RAFT_OK; /* a learner (or a node still joining) does not vote */
+    if (vote_req && !membership_may_vote(r))
+        return RAFT_OK; /* joining: no configuration from a leader yet */
 
     if (m->term > r->term) {
         if (vote_req && !(m->type == RAFT_MSG_VOTE && m->transfer) && election_in_lease(r))

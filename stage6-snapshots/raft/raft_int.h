@@ -124,6 +124,9 @@ struct raft {
     bool voter[RAFT_MAX_NODES + 1]; /* by slot: a voter of the current configuration */
     struct raft_membership boot_conf; /* from cfg.peers */
     bool transfer; /* campaigning on a TIMEOUT_NOW */
+    /* cfg.join and no configuration from a leader yet (neither a CONFIG
+     * entry nor a snapshot's): the node neither votes nor campaigns */
+    bool silent;
     struct raft_membership conf; /* the latest in the log */
     raft_index conf_index;       /* its entry; 0 = it is base_conf */
     struct raft_membership base_conf; /* in effect at log.first - 1 (snapshot or bootstrap) */
@@ -229,6 +232,13 @@ void membership_use(struct raft *r, const struct raft_membership *c, raft_index 
  * truncation, reset): use the latest configuration in the log. */
 void membership_log_changed(struct raft *r);
 bool membership_is_voter(const struct raft *r, raft_id id);
+/* Whether this node answers vote requests: any node that has had a
+ * configuration from a leader, learners included (a learner may have been
+ * promoted by an entry it has not received yet: if it refused, the cluster
+ * could lose its majority for good; the candidate counts only its own
+ * configuration's voters). Only a joining node still on its bootstrap
+ * configuration stays silent. */
+bool membership_may_vote(const struct raft *r);
 /* True when the slots in `bits` hold a majority of the voters whose
  * majority decides now (see membership_quorum_conf). */
 bool membership_quorum(const struct raft *r, uint32_t bits);

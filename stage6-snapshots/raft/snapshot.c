@@ -81,6 +81,7 @@ void snapshot_on_message(struct raft *r, const struct raft_msg *m) {
      * the log and the state machine. */
     log_reset(&r->log, i, m->snap_term);
     r->base_conf = r->snap_conf = r->install_conf = m->conf;
+    r->silent = false; /* a leader's configuration */
     membership_log_changed(r); /* the snapshot's configuration, until entries follow */
     replication_host_truncate(r, i + 1);
     if (r->stable >= i)
