@@ -16,7 +16,8 @@ bool election_in_lease(const struct raft *r) {
 void election_tick(struct raft *r) {
     r->elapsed++;
     r->since_leader++;
-    if (r->elapsed >= r->rand_timeout && !r->voter[r->self_slot]) {
+    if (r->elapsed >= r->rand_timeout && !r->voter[r->self_slot] &&
+        !(RAFT_BROKEN_REMOVED_CAMPAIGN && !r->silent)) {
         r->elapsed = 0; /* a learner, joining or removed node never campaigns */
         return;
     }
@@ -104,6 +105,8 @@ void election_on_response(struct raft *r, const struct raft_msg *m) {
     if (pre && !m->reject && m->term != r->term + 1)
         return;
     int s = raft_slot(r, m->from);
+    if (s < 0)
+        return;
     uint32_t bit = 1u << s;
     if ((r->granted | r->rejected) & bit)
         return; /* a duplicate: the first answer counts */

@@ -232,7 +232,7 @@ int raft_step(struct raft *r, const struct raft_msg *m) {
     bool vote_req = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE;
     /* Outside our configuration: a removed server (thesis 4.2.3) must not
      * disrupt us, but a leader we do not know yet is one to follow. */
-    if (raft_slot(r, m->from) < 0 && !from_leader(m->type))
+    if (raft_slot(r, m->from) < 0 && !from_leader(m->type) && !RAFT_BROKEN_REMOVED_CAMPAIGN)
         return RAFT_OK;
     if (vote_req && !membership_may_vote(r))
         return RAFT_OK; /* joining: no configuration from a leader yet */

@@ -51,6 +51,11 @@
 #else
 #define RAFT_BROKEN_CONFIG_QUORUM 0
 #endif
+#ifdef RAFT_BREAK_REMOVED_CAMPAIGN
+#define RAFT_BROKEN_REMOVED_CAMPAIGN 1 /* removed nodes campaign, members answer them */
+#else
+#define RAFT_BROKEN_REMOVED_CAMPAIGN 0
+#endif
 
 /* The in-memory log. e[0] holds index `first`; snapshots compact the front,
  * so the term of the entry before `first` is kept in prev_term. */
