@@ -3,7 +3,9 @@
  * simulated disk per node, invariant checks after every event. Stage 6 adds
  * a state machine per node (the (term, id) of every applied entry, so a
  * snapshot is that list up to an index), snapshots taken at a threshold,
- * log compaction, and snapshots streamed to followers through the network. */
+ * log compaction, and snapshots streamed to followers through the network;
+ * membership change: nodes beyond the bootstrap ones start dormant and join
+ * later, each snapshot carries its configuration. */
 #ifndef KV_SIM_H
 #define KV_SIM_H
 
