@@ -16,15 +16,13 @@ bool election_in_lease(const struct raft *r) {
 void election_tick(struct raft *r) {
     r->elapsed++;
     r->since_leader++;
+    if (r->elapsed >= r->rand_timeout && !r->voter[r->self_slot] &&
+        !(RAFT_BROKEN_REMOVED_CAMPAIGN && !r->silent)) {
+        r->elapsed = 0; /* a learner, joining or removed node never campaigns */
+        return;
+    }
     if (r->elapsed >= r->rand_timeout)
         election_campaign(r, r->cfg.pre_vote);
-}
-
-static unsigned count(uint32_t bits) {
-    unsigned c = 0;
-    for (; bits; bits &= bits - 1)
-        c++;
-    return c;
 }
 
 static void become_leader(struct raft *r) {
@@ -49,7 +47,7 @@ void election_campaign(struct raft *r, bool pre_vote) {
         r->vote = r->cfg.id;
         term = r->term;
     }
-    if (count(r->granted) >= r->quorum) {
+    if (membership_quorum(r, r->granted)) {
         if (pre_vote)
             election_campaign(r, false);
         else
@@ -57,14 +55,15 @@ void election_campaign(struct raft *r, bool pre_vote) {
         return;
     }
     for (unsigned i = 0; i < r->n; i++) {
-        if ((int)i == r->self_slot)
-            continue;
+        if ((int)i == r->self_slot || !r->voter[i])
+            continue; /* learners do not vote */
         struct raft_msg m = {
             .type = pre_vote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
-            .to = r->cfg.peers[i],
+            .to = r->ids[i],
             .term = term,
             .last_index = log_last_index(&r->log),
             .last_term = log_last_term(&r->log),
+            .transfer = r->transfer && !pre_vote,
         };
         raft_send(r, &m);
     }
@@ -106,6 +105,8 @@ void election_on_response(struct raft *r, const struct raft_msg *m) {
     if (pre && !m->reject && m->term != r->term + 1)
         return;
     int s = raft_slot(r, m->from);
+    if (s < 0)
+        return;
     uint32_t bit = 1u << s;
     if ((r->granted | r->rejected) & bit)
         return; /* a duplicate: the first answer counts */
@@ -113,12 +114,12 @@ void election_on_response(struct raft *r, const struct raft_msg *m) {
         r->rejected |= bit;
     else
         r->granted |= bit;
-    if (count(r->granted) >= r->quorum) {
+    if (membership_quorum(r, r->granted)) {
         if (pre)
             election_campaign(r, false);
         else
             become_leader(r);
-    } else if (count(r->rejected) >= r->quorum) {
+    } else if (membership_quorum(r, r->rejected)) {
         raft_become_follower(r, r->term, 0);
     }
 }

@@ -22,11 +22,12 @@ void raft_config_default(struct raft_config *cfg, raft_id id, const raft_id *pee
     cfg->max_batch_entries = 64;
     cfg->max_batch_bytes = 1 << 20;
     cfg->snapshot_trailing = 128;
+    cfg->promote_lag = 16;
 }
 
 int raft_slot(const struct raft *r, raft_id id) {
     for (unsigned i = 0; i < r->n; i++)
-        if (r->cfg.peers[i] == id)
+        if (r->ids[i] == id)
             return (int)i;
     return -1;
 }
@@ -65,10 +66,8 @@ struct raft *raft_new(const struct raft_config *cfg) {
     if (!r)
         return NULL;
     r->cfg = *cfg;
-    r->n = cfg->n_peers;
-    r->quorum = r->n / 2 + 1;
-    r->self_slot = raft_slot(r, cfg->id);
     log_init(&r->log);
+    membership_bootstrap(r);
     r->unstable = 1;
     r->rng = cfg->seed ^ ((uint64_t)cfg->id * 0x2545f4914f6cdd1dULL);
     r->role = r->soft_role = RAFT_FOLLOWER;
@@ -101,10 +100,10 @@ void raft_free(struct raft *r) {
 
 int raft_restore(struct raft *r, raft_term term, raft_id vote, raft_index snap_index,
                  raft_term snap_term, const struct raft_entry *entries, size_t n) {
-    if (log_last_index(&r->log) != 0 || r->term != 0 || r->snap_index != 0)
+    if (log_last_index(&r->log) != 0 || r->term != 0 || r->snap_index != 0 || r->restored)
         return RAFT_ERR_INVALID;
-    if (vote != 0 && raft_slot(r, vote) < 0)
-        return RAFT_ERR_INVALID;
+    /* The vote may name a node outside the configuration restored: the
+     * entry that added it may not have been durable when the vote was. */
     if ((snap_index == 0) != (snap_term == 0) || snap_term > term)
         return RAFT_ERR_INVALID;
     if (n && entries[0].index == 0)
@@ -118,8 +117,11 @@ int raft_restore(struct raft *r, raft_term term, raft_id vote, raft_index snap_i
     log_reset(&r->log, snap_index, snap_term);
     for (size_t i = skip; i < n; i++) {
         raft_term prev = i == skip ? snap_term : entries[i - 1].term;
+        struct raft_membership c;
         if (entries[i].index != snap_index + 1 + (i - skip) || entries[i].term > term ||
-            entries[i].term < prev) {
+            entries[i].term < prev ||
+            (entries[i].type == RAFT_ENTRY_CONFIG &&
+             raft_membership_decode(entries[i].data, entries[i].len, &c) != RAFT_OK)) {
             log_free(&r->log);
             return RAFT_ERR_INVALID;
         }
@@ -138,6 +140,8 @@ int raft_restore(struct raft *r, raft_term term, raft_id vote, raft_index snap_i
      * the host loaded from it. */
     r->snap_index = r->commit = r->apply_next = r->applied = snap_index;
     r->snap_term = snap_term;
+    r->restored = true;
+    membership_log_changed(r); /* the latest CONFIG entry, else the snapshot's */
     return RAFT_OK;
 }
 
@@ -181,18 +185,26 @@ void raft_tick(struct raft *r) {
 }
 
 static bool from_leader(int type) {
-    return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT || type == RAFT_MSG_SNAPSHOT;
+    return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT || type == RAFT_MSG_SNAPSHOT ||
+           type == RAFT_MSG_TIMEOUT_NOW;
+}
+
+static bool conf_valid(const struct raft_membership *c) {
+    uint8_t buf[RAFT_MEMBERSHIP_MAX_BYTES];
+    struct raft_membership back;
+    return c->n <= RAFT_MAX_NODES &&
+           raft_membership_decode(buf, raft_membership_encode(c, buf), &back) == RAFT_OK;
 }
 
 /* A peer's frame decoded by the host is still untrusted: refuse what no
  * correct node sends rather than let it corrupt the log. */
 static bool msg_valid(const struct raft *r, const struct raft_msg *m) {
-    if (!m || m->to != r->cfg.id || m->from == r->cfg.id || raft_slot(r, m->from) < 0 ||
-        m->type < RAFT_MSG_PREVOTE || m->type > RAFT_MSG_SNAPSHOT)
+    if (!m || m->to != r->cfg.id || m->from == r->cfg.id || m->from == 0 ||
+        m->type < RAFT_MSG_PREVOTE || m->type > RAFT_MSG_TIMEOUT_NOW)
         return false;
     if (m->type == RAFT_MSG_SNAPSHOT)
         return m->n_entries == 0 && m->snap_index != 0 && m->snap_term != 0 &&
-               m->snap_term <= m->term;
+               m->snap_term <= m->term && conf_valid(&m->conf);
     if (m->type != RAFT_MSG_APPEND)
         return m->n_entries == 0;
     if (m->n_entries && !m->entries)
@@ -202,8 +214,12 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m) {
     raft_term prev = m->prev_term;
     for (size_t i = 0; i < m->n_entries; i++) {
         const struct raft_entry *e = &m->entries[i];
+        struct raft_membership c;
         if (e->index != m->prev_index + i + 1 || e->term < prev || e->term > m->term ||
-            (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP) || (e->len && !e->data))
+            (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP &&
+             e->type != RAFT_ENTRY_CONFIG) ||
+            (e->len && !e->data) ||
+            (e->type == RAFT_ENTRY_CONFIG && raft_membership_decode(e->data, e->len, &c) != RAFT_OK))
             return false;
         prev = e->term;
     }
@@ -213,10 +229,16 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m) {
 int raft_step(struct raft *r, const struct raft_msg *m) {
     if (!msg_valid(r, m))
         return RAFT_ERR_INVALID;
+    bool vote_req = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE;
+    /* Outside our configuration: a removed server (thesis 4.2.3) must not
+     * disrupt us, but a leader we do not know yet is one to follow. */
+    if (raft_slot(r, m->from) < 0 && !from_leader(m->type) && !RAFT_BROKEN_REMOVED_CAMPAIGN)
+        return RAFT_OK;
+    if (vote_req && !membership_may_vote(r))
+        return RAFT_OK; /* joining: no configuration from a leader yet */
 
     if (m->term > r->term) {
-        bool vote_req = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE;
-        if (vote_req && election_in_lease(r))
+        if (vote_req && !(m->type == RAFT_MSG_VOTE && m->transfer) && election_in_lease(r))
             return RAFT_OK; /* a live leader is heard: do not let a rejoining node disrupt it */
         if (m->type == RAFT_MSG_PREVOTE || (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject)) {
             /* pre-votes carry a proposed term; they change nobody's term */
@@ -260,6 +282,9 @@ int raft_step(struct raft *r, const struct raft_msg *m) {
     case RAFT_MSG_SNAPSHOT:
         snapshot_on_message(r, m);
         break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        membership_on_timeout_now(r, m);
+        break;
     }
     return RAFT_OK;
 }
@@ -276,8 +301,7 @@ int raft_propose(struct raft *r, const void *data, size_t len, raft_index *index
         *index = log_last_index(&r->log);
     if (term)
         *term = r->term;
-    if (r->n == 1)
-        commit_maybe_advance(r);
+    commit_maybe_advance(r); /* a lone voter commits on its own */
     return RAFT_OK;
 }
 
@@ -353,6 +377,7 @@ const char *raft_msg_name(int type) {
     case RAFT_MSG_HEARTBEAT: return "Heartbeat";
     case RAFT_MSG_HEARTBEAT_RESP: return "HeartbeatResp";
     case RAFT_MSG_SNAPSHOT: return "Snapshot";
+    case RAFT_MSG_TIMEOUT_NOW: return "TimeoutNow";
     }
     return "?";
 }

@@ -12,6 +12,28 @@
  * margin, cfg.snapshot_trailing entries, so a follower a little behind still
  * gets appends rather than a whole snapshot).
  *
+ * MEMBERSHIP (stage 6, Raft thesis chapter 4: one server at a time). The
+ * configuration is a list of members, each a voter or a learner (a learner
+ * is sent the log and snapshots but neither votes nor counts toward commit,
+ * ReadIndex or check-quorum majorities). It lives in the log as
+ * RAFT_ENTRY_CONFIG entries (data: raft_membership_encode) and a node uses
+ * the latest one in its log, committed or not; when that entry is truncated
+ * it falls back to the one before (or to the snapshot's, or to the bootstrap
+ * cfg.peers). Changes: raft_propose_add_learner, raft_promote,
+ * raft_propose_remove, one at a time: while a change is uncommitted (or
+ * before the leader has committed an entry of its term) another is refused
+ * with RAFT_ERR_CHANGE_PENDING. A node that removes itself as leader keeps
+ * leading until the change commits (counted over the configuration before
+ * it, which included it), then sends RAFT_MSG_TIMEOUT_NOW to the voter with
+ * the highest match index and steps down. A snapshot carries the
+ * configuration at its index: raft_membership_at() gives it to the host
+ * that takes one, RAFT_MSG_SNAPSHOT.conf carries it to a follower,
+ * Ready.snapshot_conf gives it to the host that installs one, and
+ * raft_restore_membership() hands it back at restart. Messages from nodes
+ * outside the configuration are ignored (RAFT_OK, no effect), except a
+ * leader's (append, heartbeat, snapshot, timeout-now): a node learns of a
+ * new configuration from the leader that holds it.
+ *
  * TIME is counted in ticks: the host calls raft_tick() every heartbeat
  * interval (heartbeat_ticks = 1), so election_ticks = election timeout /
  * heartbeat interval. Election timeouts are drawn from [e, 2e) ticks.
@@ -138,12 +160,37 @@ enum raft_err {
     RAFT_OK = 0,
     RAFT_ERR_NOT_LEADER = -1,
     RAFT_ERR_NOMEM = -2,
-    RAFT_ERR_INVALID = -3, /* bad config, or a message naming an unknown node */
+    RAFT_ERR_INVALID = -3, /* bad config or argument, or a malformed message */
+    /* a membership change is still uncommitted, or this leader has not yet
+     * committed an entry of its own term (thesis 4.1, the single-server
+     * change bug): try again once it has */
+    RAFT_ERR_CHANGE_PENDING = -4,
+    /* raft_promote: the learner's log is not yet close to the leader's */
+    RAFT_ERR_NOT_CAUGHT_UP = -5,
 };
 
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
-enum raft_entry_type { RAFT_ENTRY_NORMAL = 1, RAFT_ENTRY_NOOP = 2 };
+enum raft_entry_type { RAFT_ENTRY_NORMAL = 1, RAFT_ENTRY_NOOP = 2, RAFT_ENTRY_CONFIG = 3 };
+
+/* One configuration: the members, each a voter or a learner. */
+struct raft_member {
+    raft_id id;
+    bool voter;
+};
+struct raft_membership {
+    unsigned n;
+    struct raft_member m[RAFT_MAX_NODES];
+};
+/* A RAFT_ENTRY_CONFIG entry's data: 5 bytes per member, the id (32 bits,
+ * little-endian) then 1 (voter) or 0 (learner). */
+#define RAFT_MEMBERSHIP_MAX_BYTES (5 * RAFT_MAX_NODES)
+size_t raft_membership_encode(const struct raft_membership *c, uint8_t *buf);
+/* RAFT_ERR_INVALID unless the data is a well-formed configuration: 1 to
+ * RAFT_MAX_NODES distinct non-zero ids, at least one voter. */
+int raft_membership_decode(const uint8_t *data, size_t len, struct raft_membership *c);
+/* The member's entry, NULL if id is not a member. */
+const struct raft_member *raft_membership_find(const struct raft_membership *c, raft_id id);
 
 struct raft_entry {
     raft_index index;
@@ -163,6 +210,7 @@ enum raft_msg_type {
     RAFT_MSG_HEARTBEAT,
     RAFT_MSG_HEARTBEAT_RESP,
     RAFT_MSG_SNAPSHOT, /* InstallSnapshot's metadata; answered with an APPEND_RESP */
+    RAFT_MSG_TIMEOUT_NOW, /* leadership transfer: campaign now (thesis 3.10) */
 };
 
 /* One flat struct for every message; each type uses the fields named for it.
@@ -175,6 +223,9 @@ struct raft_msg {
     /* PREVOTE, VOTE: the candidate's last log entry */
     raft_index last_index;
     raft_term last_term;
+    /* VOTE: campaigning on a TIMEOUT_NOW, so the leader lease does not
+     * apply (the leader asked for it) */
+    bool transfer;
     /* *_RESP: false = granted / success */
     bool reject;
 
@@ -208,6 +259,8 @@ struct raft_msg {
      * index, when the snapshot is not newer than what it has). */
     raft_index snap_index;
     raft_term snap_term;
+    /* SNAPSHOT: the configuration at snap_index (stored with the snapshot) */
+    struct raft_membership conf;
 };
 
 struct raft_read {
@@ -222,6 +275,7 @@ struct raft_ready {
 
     raft_index snapshot_index; /* 0 = none; else restore from this snapshot (2a) */
     raft_term snapshot_term;
+    struct raft_membership snapshot_conf; /* its configuration: store it with it */
     raft_index compacted_to; /* 0 = nothing; log entries <= it may go (2b) */
 
     raft_index truncate_from; /* 0 = no truncation */
@@ -255,10 +309,20 @@ struct raft_config {
     unsigned max_batch_entries; /* entries per append, >= 1 */
     size_t max_batch_bytes;     /* payload bytes per append (at least one entry is sent) */
     unsigned snapshot_trailing; /* log entries kept behind a snapshot for slow followers */
+    /* Started to join a running cluster: the bootstrap configuration (peers)
+     * counts this node as a learner, so it neither votes nor campaigns until
+     * a configuration naming it as a voter reaches it. */
+    bool join;
+    /* raft_promote: a learner may become a voter once its match index is
+     * at least the leader's last index minus promote_lag and it answered
+     * within the last election timeout. */
+    unsigned promote_lag;
 };
 
 /* Sensible defaults: pre-vote and check-quorum on, 10/1 ticks, 8 in flight,
- * 128 entries kept behind a snapshot. */
+ * 128 entries kept behind a snapshot, promotion within 16 entries. peers
+ * is the bootstrap configuration, every one a voter (self a learner with
+ * join). */
 void raft_config_default(struct raft_config *cfg, raft_id id, const raft_id *peers, unsigned n);
 
 struct raft;
@@ -273,11 +337,26 @@ void raft_free(struct raft *r);
  * start at snap_index + 1. Data is copied. */
 int raft_restore(struct raft *r, raft_term term, raft_id vote, raft_index snap_index,
                  raft_term snap_term, const struct raft_entry *entries, size_t n);
+/* Before raft_restore, when the restored snapshot carries a configuration:
+ * it replaces the bootstrap one as the base (the log's CONFIG entries
+ * after the snapshot apply on top). RAFT_ERR_INVALID if malformed or called
+ * after raft_restore. */
+int raft_restore_membership(struct raft *r, const struct raft_membership *conf);
 
 void raft_tick(struct raft *r);
 int raft_step(struct raft *r, const struct raft_msg *m);
 int raft_propose(struct raft *r, const void *data, size_t len, raft_index *index, raft_term *term);
 int raft_read_index(struct raft *r, uint64_t ctx);
+/* Membership changes, leader only (else RAFT_ERR_NOT_LEADER), one at a time
+ * (else RAFT_ERR_CHANGE_PENDING); each appends a RAFT_ENTRY_CONFIG entry
+ * and gives its index and term like raft_propose. add_learner: id must not
+ * be a member (RAFT_ERR_INVALID; also when RAFT_MAX_NODES are members).
+ * promote: id must be a learner whose log is close to the leader's (see
+ * cfg.promote_lag; else RAFT_ERR_NOT_CAUGHT_UP). remove: id must be a
+ * member and not the last voter; the leader may remove itself. */
+int raft_propose_add_learner(struct raft *r, raft_id id, raft_index *index, raft_term *term);
+int raft_promote(struct raft *r, raft_id id, raft_index *index, raft_term *term);
+int raft_propose_remove(struct raft *r, raft_id id, raft_index *index, raft_term *term);
 void raft_persisted(struct raft *r, raft_index index, raft_term term);
 void raft_applied(struct raft *r, raft_index index);
 int raft_snapshot_done(struct raft *r, raft_index index, raft_term term);
@@ -309,6 +388,13 @@ raft_index raft_first_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
 raft_term raft_snapshot_term(const struct raft *r);
 raft_index raft_persisted_index(const struct raft *r);
+/* The configuration in use (the latest in the log) and the index of its
+ * entry (0 when it comes from a snapshot or the bootstrap peers). */
+const struct raft_membership *raft_membership(const struct raft *r, raft_index *index);
+/* The configuration in effect at index i (latest CONFIG entry <= i), for a
+ * host taking a snapshot at i; RAFT_ERR_INVALID when i is before the log's
+ * first index - 1 or after its last. */
+int raft_membership_at(const struct raft *r, raft_index i, struct raft_membership *out);
 /* NULL when index is outside [first, last]. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* Leader only: the peer's match index and ticks since it last answered.

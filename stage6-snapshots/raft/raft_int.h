@@ -41,6 +41,22 @@
 #define RAFT_BROKEN_EARLY_ACK 0
 #endif
 
+#ifdef RAFT_BREAK_CONFIG_PENDING
+#define RAFT_BROKEN_CONFIG_PENDING 1 /* accept a second change while one is uncommitted */
+#else
+#define RAFT_BROKEN_CONFIG_PENDING 0
+#endif
+#ifdef RAFT_BREAK_CONFIG_QUORUM
+#define RAFT_BROKEN_CONFIG_QUORUM 1 /* count commit majorities over the bootstrap peers */
+#else
+#define RAFT_BROKEN_CONFIG_QUORUM 0
+#endif
+#ifdef RAFT_BREAK_REMOVED_CAMPAIGN
+#define RAFT_BROKEN_REMOVED_CAMPAIGN 1 /* removed nodes campaign, members answer them */
+#else
+#define RAFT_BROKEN_REMOVED_CAMPAIGN 0
+#endif
+
 /* The in-memory log. e[0] holds index `first`; snapshots compact the front,
  * so the term of the entry before `first` is kept in prev_term. */
 struct raft_log {
@@ -104,9 +120,24 @@ struct raft_pending_read {
 };
 
 struct raft {
-    struct raft_config cfg;
-    unsigned n, quorum;
+    struct raft_config cfg; /* cfg.peers: the bootstrap configuration */
+    /* ids[0..n) are the slots: the current configuration's members, then
+     * self if it is not one (so self_slot is always valid). */
+    raft_id ids[RAFT_MAX_NODES + 1];
+    unsigned n;
     int self_slot;
+    bool voter[RAFT_MAX_NODES + 1]; /* by slot: a voter of the current configuration */
+    struct raft_membership boot_conf; /* from cfg.peers */
+    bool transfer; /* campaigning on a TIMEOUT_NOW */
+    /* cfg.join and no configuration from a leader yet (neither a CONFIG
+     * entry nor a snapshot's): the node neither votes nor campaigns */
+    bool silent;
+    struct raft_membership conf; /* the latest in the log */
+    raft_index conf_index;       /* its entry; 0 = it is base_conf */
+    struct raft_membership base_conf; /* in effect at log.first - 1 (snapshot or bootstrap) */
+    struct raft_membership snap_conf; /* in effect at snap_index */
+    struct raft_membership install_conf; /* Ready.snapshot_conf */
+    bool restored; /* raft_restore ran: raft_restore_membership is too late */
 
     raft_term term;
     raft_id vote;
@@ -131,7 +162,7 @@ struct raft {
     raft_index leader_commit; /* follower: the highest commit the leader announced this term */
     uint32_t granted, rejected; /* bitmaps by slot */
 
-    struct raft_progress pr[RAFT_MAX_NODES];
+    struct raft_progress pr[RAFT_MAX_NODES + 1];
 
     struct raft_msg *out;
     size_t n_out, cap_out;
@@ -171,6 +202,8 @@ void election_on_response(struct raft *r, const struct raft_msg *m);
 
 /* replication.c */
 void replication_become_leader(struct raft *r);
+/* A fresh progress for slot (a follower the leader knows nothing of yet). */
+void replication_progress_reset(struct raft *r, unsigned slot);
 /* Records that the host must drop entries >= from (if it may hold them). */
 void replication_host_truncate(struct raft *r, raft_index from);
 void replication_hold_ack(struct raft *r, raft_id to, raft_index match);
@@ -194,6 +227,31 @@ void commit_maybe_advance(struct raft *r);
  * latest snapshot instead (progress goes to SNAPSHOT). */
 void snapshot_send(struct raft *r, unsigned slot);
 void snapshot_on_message(struct raft *r, const struct raft_msg *m);
+
+/* membership.c */
+/* The bootstrap configuration from cfg (self a learner with cfg.join). */
+void membership_bootstrap(struct raft *r);
+/* Makes c the configuration in use (slots, voters, progress by id). */
+void membership_use(struct raft *r, const struct raft_membership *c, raft_index index);
+/* After the log changed at or after `from` (append of a CONFIG entry,
+ * truncation, reset): use the latest configuration in the log. */
+void membership_log_changed(struct raft *r);
+bool membership_is_voter(const struct raft *r, raft_id id);
+/* Whether this node answers vote requests: any node that has had a
+ * configuration from a leader, learners included (a learner may have been
+ * promoted by an entry it has not received yet: if it refused, the cluster
+ * could lose its majority for good; the candidate counts only its own
+ * configuration's voters). Only a joining node still on its bootstrap
+ * configuration stays silent. */
+bool membership_may_vote(const struct raft *r);
+/* True when the slots in `bits` hold a majority of the voters whose
+ * majority decides now (see membership_quorum_conf). */
+bool membership_quorum(const struct raft *r, uint32_t bits);
+/* The highest index a deciding majority holds (leader's commit candidate). */
+raft_index membership_quorum_match(const struct raft *r);
+/* Leader: its own removal has committed: hand over and step down. */
+void membership_on_commit(struct raft *r);
+void membership_on_timeout_now(struct raft *r, const struct raft_msg *m);
 
 /* read_index.c */
 void read_index_on_commit(struct raft *r);

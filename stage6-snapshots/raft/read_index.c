@@ -37,11 +37,11 @@ void read_index_on_commit(struct raft *r) {
 }
 
 static bool confirmed(const struct raft *r, uint64_t seq) {
-    unsigned acks = 1;
+    uint32_t acks = 1u << r->self_slot;
     for (unsigned i = 0; i < r->n; i++)
         if ((int)i != r->self_slot && r->pr[i].read_ack >= seq)
-            acks++;
-    return acks >= r->quorum || RAFT_BROKEN_READ_INDEX;
+            acks |= 1u << i;
+    return membership_quorum(r, acks) || RAFT_BROKEN_READ_INDEX; /* learners' acks do not count */
 }
 
 void read_index_collect(struct raft *r) {

@@ -17,6 +17,8 @@ bool raft_ready(struct raft *r, struct raft_ready *rd) {
 
     rd->snapshot_index = r->install_index;
     rd->snapshot_term = r->install_term;
+    if (r->install_index)
+        rd->snapshot_conf = r->install_conf;
     rd->compacted_to = r->pending_compact;
     rd->truncate_from = r->pending_trunc;
     raft_index last = log_last_index(&r->log);

@@ -10,7 +10,8 @@
 
 #include "raft_int.h"
 
-static void progress_reset(struct raft *r, struct raft_progress *pr) {
+void replication_progress_reset(struct raft *r, unsigned slot) {
+    struct raft_progress *pr = &r->pr[slot];
     memset(pr, 0, sizeof *pr);
     pr->next = log_last_index(&r->log) + 1;
     pr->state = PROGRESS_PROBE;
@@ -19,7 +20,7 @@ static void progress_reset(struct raft *r, struct raft_progress *pr) {
 
 void replication_become_leader(struct raft *r) {
     for (unsigned i = 0; i < r->n; i++)
-        progress_reset(r, &r->pr[i]);
+        replication_progress_reset(r, i);
     r->hb_elapsed = 0;
     r->elapsed = 0;
     /* A no-op of the new term: committing it commits every earlier entry
@@ -28,20 +29,19 @@ void replication_become_leader(struct raft *r) {
         raft_become_follower(r, r->term, 0); /* cannot lead without it */
         return;
     }
-    if (r->n == 1)
-        commit_maybe_advance(r);
+    commit_maybe_advance(r); /* a lone voter commits on its own */
 }
 
 static void check_quorum(struct raft *r) {
-    unsigned active = 1;
+    uint32_t active = 1u << r->self_slot;
     for (unsigned i = 0; i < r->n; i++) {
         if ((int)i == r->self_slot)
             continue;
         if (r->pr[i].active)
-            active++;
+            active |= 1u << i;
         r->pr[i].active = false;
     }
-    if (active < r->quorum)
+    if (!membership_quorum(r, active))
         raft_become_follower(r, r->term, 0);
 }
 
@@ -68,7 +68,7 @@ void replication_send_heartbeats(struct raft *r) {
         if ((int)i == r->self_slot)
             continue;
         raft_index c = r->pr[i].match < r->commit ? r->pr[i].match : r->commit;
-        struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .to = r->cfg.peers[i], .commit = c,
+        struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .to = r->ids[i], .commit = c,
                              .leader_commit = r->commit, .read_seq = r->read_seq};
         raft_send(r, &m);
     }
@@ -93,7 +93,7 @@ static raft_index send_append(struct raft *r, unsigned slot) {
         bytes += len;
         n++;
     }
-    struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = r->cfg.peers[slot], .prev_index = prev,
+    struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = r->ids[slot], .prev_index = prev,
                          .prev_term = prev_term, .commit = r->commit};
     if (n) {
         m.entries = calloc(n, sizeof *m.entries);
@@ -173,6 +173,8 @@ void replication_host_truncate(struct raft *r, raft_index from) {
 static void truncate_suffix(struct raft *r, raft_index from) {
     log_truncate(&r->log, from);
     replication_host_truncate(r, from);
+    if (r->conf_index >= from)
+        membership_log_changed(r); /* fall back to the configuration before */
 }
 
 void replication_hold_ack(struct raft *r, raft_id to, raft_index match) {
@@ -262,6 +264,8 @@ void replication_on_append(struct raft *r, const struct raft_msg *m) {
         }
         if (log_append(&r->log, e->term, e->type, e->data, e->len) != RAFT_OK)
             return; /* out of memory: say nothing, the leader retries */
+        if (e->type == RAFT_ENTRY_CONFIG)
+            membership_log_changed(r); /* used as soon as it is in the log */
     }
     raft_index new_last = m->prev_index + m->n_entries;
     raft_index c = m->commit < new_last ? m->commit : new_last;
@@ -287,7 +291,10 @@ static void become_probe(struct raft_progress *pr, raft_index next) {
 void replication_on_append_resp(struct raft *r, const struct raft_msg *m) {
     if (r->role != RAFT_LEADER)
         return;
-    struct raft_progress *pr = &r->pr[raft_slot(r, m->from)];
+    int slot = raft_slot(r, m->from);
+    if (slot < 0 || slot == r->self_slot)
+        return;
+    struct raft_progress *pr = &r->pr[slot];
     pr->active = true;
     pr->idle = 0;
     if (m->reject) {
@@ -342,9 +349,10 @@ void replication_on_heartbeat(struct raft *r, const struct raft_msg *m) {
 }
 
 void replication_on_heartbeat_resp(struct raft *r, const struct raft_msg *m) {
-    if (r->role != RAFT_LEADER)
+    int slot = raft_slot(r, m->from);
+    if (r->role != RAFT_LEADER || slot < 0 || slot == r->self_slot)
         return;
-    struct raft_progress *pr = &r->pr[raft_slot(r, m->from)];
+    struct raft_progress *pr = &r->pr[slot];
     pr->active = true;
     pr->idle = 0;
     if (m->read_seq > pr->read_ack)

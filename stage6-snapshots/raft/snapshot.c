@@ -13,10 +13,12 @@ int raft_snapshot_done(struct raft *r, raft_index index, raft_term term) {
         return RAFT_ERR_INVALID;
     r->snap_index = index;
     r->snap_term = term;
+    raft_membership_at(r, index, &r->snap_conf); /* what the snapshot carries */
     /* Keep a margin behind the snapshot: a follower slightly behind is
      * cheaper to catch up with a few appends than with the whole state. */
     raft_index keep = r->cfg.snapshot_trailing;
     if (index > keep && index - keep >= r->log.first) {
+        raft_membership_at(r, index - keep, &r->base_conf); /* its entry may go */
         log_compact(&r->log, index - keep);
         if (index - keep > r->pending_compact)
             r->pending_compact = index - keep;
@@ -27,9 +29,9 @@ int raft_snapshot_done(struct raft *r, raft_index index, raft_term term) {
 void snapshot_send(struct raft *r, unsigned slot) {
     struct raft_progress *pr = &r->pr[slot];
     /* The log was compacted, so a snapshot covers its missing front. */
-    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .to = r->cfg.peers[slot],
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .to = r->ids[slot],
                          .snap_index = r->snap_index, .snap_term = r->snap_term,
-                         .commit = r->commit};
+                         .commit = r->commit, .conf = r->snap_conf};
     if (!raft_send(r, &m))
         return; /* no transfer began, so none will be reported: try again later */
     pr->state = PROGRESS_SNAPSHOT;
@@ -78,6 +80,9 @@ void snapshot_on_message(struct raft *r, const struct raft_msg *m) {
     /* Our log conflicts with it or ends before it: the snapshot replaces
      * the log and the state machine. */
     log_reset(&r->log, i, m->snap_term);
+    r->base_conf = r->snap_conf = r->install_conf = m->conf;
+    r->silent = false; /* a leader's configuration */
+    membership_log_changed(r); /* the snapshot's configuration, until entries follow */
     replication_host_truncate(r, i + 1);
     if (r->stable >= i)
         r->stable = i - 1; /* durable only once the host reports the install */

@@ -3,7 +3,9 @@
  * simulated disk per node, invariant checks after every event. Stage 6 adds
  * a state machine per node (the (term, id) of every applied entry, so a
  * snapshot is that list up to an index), snapshots taken at a threshold,
- * log compaction, and snapshots streamed to followers through the network. */
+ * log compaction, and snapshots streamed to followers through the network;
+ * membership change: nodes beyond the bootstrap ones start dormant and join
+ * later, each snapshot carries its configuration. */
 #ifndef KV_SIM_H
 #define KV_SIM_H
 
@@ -24,6 +26,7 @@
 struct sim_snap {
     raft_index index;
     raft_term term;
+    struct raft_membership conf; /* the configuration at index, stored with it */
     raft_term *t;
     uint64_t *id;
 };
@@ -53,6 +56,9 @@ struct sim_disk {
 
 struct sim_node {
     struct raft *r; /* NULL while crashed */
+    bool dormant; /* not started yet (a server to add later) */
+    bool joiner;  /* started to join: its bootstrap configuration names it a learner */
+    unsigned installs; /* snapshots it installed */
     uint64_t incarnation; /* bumped by every restart: late reports to a dead core are dropped */
     struct sim_disk disk;
     raft_index applied;
@@ -121,6 +127,9 @@ struct sim {
     const char *scenario;
     uint64_t seed, rng;
     unsigned n;
+    /* nodes 1..members0 are the bootstrap configuration (all voters); the
+     * others stay dormant until sim_join starts them as joiners */
+    unsigned members0;
     bool pre_vote, check_quorum;
     unsigned max_inflight, max_batch; /* drawn per run: pipelining and batching vary */
     struct sim_node node[SIM_MAX];
@@ -151,6 +160,11 @@ struct sim {
     struct sim_slot *slot; /* by index */
     size_t n_slot;
     raft_index max_committed;
+    /* membership: by node, the term of the leader seen committing a
+     * configuration without it as a voter (0 = none, or re-added since) */
+    raft_term removed_term[SIM_MAX];
+    struct raft_membership committed_conf; /* the latest committed (bootstrap at first) */
+    unsigned changes; /* configuration entries committed */
     struct sim_read *reads;
     size_t n_reads, cap_reads;
     uint64_t next_id;
@@ -189,6 +203,12 @@ void sim_run(struct sim *s, uint64_t units);
 bool sim_run_until(struct sim *s, uint64_t bound, bool (*pred)(struct sim *, void *), void *arg);
 /* Proposes a fresh value at node i; returns its index, 0 if i is not leader. */
 raft_index sim_propose(struct sim *s, int i, uint64_t *id);
+/* Starts dormant node i as a joiner (silent until made a voter). */
+void sim_join(struct sim *s, int i);
+/* Membership changes at node i (raft_propose_add_learner, raft_promote,
+ * raft_propose_remove of id); the core's return code. */
+enum { SIM_ADD = 1, SIM_PROMOTE, SIM_REMOVE };
+int sim_member_change(struct sim *s, int i, int op, raft_id id);
 /* Asks node i for a ReadIndex read; false if it is not leader. */
 bool sim_read(struct sim *s, int i, size_t *handle);
 
@@ -213,7 +233,7 @@ uint64_t sim_entry_id(const struct raft_entry *e);
  * the printed trace stays as it was. */
 enum { TR_SEND = 1, TR_DELIVER, TR_DROP, TR_ROLE, TR_PROPOSE, TR_CRASH, TR_RESTART, TR_CUT,
        TR_HEAL, TR_PERSIST, TR_APPLY, TR_READ, TR_READ_DONE, TR_NOTE,
-       TR_TERM, TR_VOTE, TR_ELECT, TR_COMMIT, TR_SNAP };
+       TR_TERM, TR_VOTE, TR_ELECT, TR_COMMIT, TR_SNAP, TR_MEMBER };
 /* TR_SNAP's c: what happened to the snapshot (index a, term b) */
 enum { SNAP_TAKEN = 1, SNAP_INSTALL, SNAP_SENT_OK, SNAP_SENT_FAILED, SNAP_COMPACT };
 void sim_trace(struct sim *s, int kind, int node, int peer, int type, uint64_t a, uint64_t b,
@@ -243,6 +263,12 @@ unsigned sim_n_applied(struct sim *s, raft_index index, uint64_t id);
  * retrying at whichever node leads; returns its index (0 and fails if not). */
 raft_index sim_one(struct sim *s, unsigned expected, uint64_t bound);
 uint32_t sim_all(const struct sim *s);
+/* Drives one membership change to completion: retries at whichever node
+ * leads until a leader's committed configuration shows it (liveness: fails
+ * the run if not within the bound). */
+bool sim_change(struct sim *s, int op, raft_id id, uint64_t bound);
+/* Whether id is a member / a voter of the configuration node i uses. */
+bool sim_is_member(struct sim *s, int i, raft_id id, bool voter);
 
 /* sim_scenarios.c */
 struct sim_scenario {
@@ -251,6 +277,13 @@ struct sim_scenario {
     void (*run)(struct sim *s);
 };
 extern const struct sim_scenario sim_scenarios[];
+/* sim_members.c: the membership change scenarios */
+void member_add(struct sim *s);
+void member_remove_follower(struct sim *s);
+void member_remove_leader(struct sim *s);
+void member_replace(struct sim *s);
+void member_3_to_5(struct sim *s);
+void member_churn(struct sim *s);
 extern const unsigned sim_n_scenarios;
 
 #endif

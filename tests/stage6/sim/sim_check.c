@@ -165,6 +165,107 @@ static void check_completeness(struct sim *s, int i, raft_index from, raft_index
     }
 }
 
+/* ---- membership (stage 6). The checker works the configurations out of
+ * the logs itself (the latest CONFIG entry, else the snapshot's, else the
+ * bootstrap nodes) rather than asking the core which one it uses. */
+
+static void bootstrap_conf(const struct sim *s, struct raft_membership *c) {
+    memset(c, 0, sizeof *c);
+    for (unsigned k = 0; k < s->members0; k++)
+        c->m[c->n++] = (struct raft_member){k + 1, true};
+}
+
+/* The configuration leader i's log says is in effect at `at`, and the index
+ * of its entry (0 when it is the snapshot's or the bootstrap one). */
+static raft_index conf_in_log(const struct sim *s, int i, raft_index at, struct raft_membership *c) {
+    const struct sim_node *nd = &s->node[i];
+    for (raft_index k = at; k >= raft_first_index(nd->r) && k > 0; k--) {
+        const struct raft_entry *e = raft_entry_at(nd->r, k);
+        if (e && e->type == RAFT_ENTRY_CONFIG && raft_membership_decode(e->data, e->len, c) == RAFT_OK)
+            return k;
+    }
+    if (nd->held.index)
+        *c = nd->held.conf;
+    else
+        bootstrap_conf(s, c);
+    return 0;
+}
+
+static bool conf_voter(const struct raft_membership *c, raft_id id) {
+    const struct raft_member *m = raft_membership_find(c, id);
+    return m && m->voter;
+}
+
+/* Node k's disk holds (idx, t): in its durable snapshot or durable log. */
+static bool durably_holds(const struct sim_node *nd, raft_index idx, raft_term t) {
+    const struct sim_disk *d = &nd->disk;
+    if (idx <= d->snap.index)
+        return d->snap.t[idx - 1] == t;
+    return idx > d->base && idx <= d->base + d->n && d->log[idx - d->base - 1].term == t;
+}
+
+/* Quorums from the right configuration: when leader i commits c, a
+ * majority of the voters of the configuration its log is in (the one
+ * before, while it removes itself) holds entry c durably. */
+static void check_commit_quorum(struct sim *s, int i, raft_index c) {
+    struct sim_node *nd = &s->node[i];
+    const struct raft_entry *e = raft_entry_at(nd->r, c);
+    if (!e)
+        return;
+    struct raft_membership conf;
+    raft_index at = conf_in_log(s, i, raft_last_index(nd->r), &conf);
+    if (!conf_voter(&conf, (raft_id)i + 1) && at > 0)
+        conf_in_log(s, i, at - 1, &conf);
+    unsigned voters = 0, hold = 0;
+    for (unsigned k = 0; k < conf.n; k++) {
+        if (!conf.m[k].voter)
+            continue;
+        voters++;
+        int j = (int)conf.m[k].id - 1;
+        if (j >= 0 && j < (int)s->n && durably_holds(&s->node[j], c, e->term))
+            hold++;
+    }
+    if (hold < voters / 2 + 1)
+        sim_fail(s, "Quorum: leader %d commits index %llu held durably by %u of the %u voters of "
+                    "its configuration",
+                 i + 1, (unsigned long long)c, hold, voters);
+}
+
+/* A configuration entry is committed: a member of the one before that is
+ * not in it was removed (and may not lead again unless re-added). */
+static void on_conf_committed(struct sim *s, const struct raft_membership *c, raft_term term) {
+    if (s->committed_conf.n == 0)
+        bootstrap_conf(s, &s->committed_conf);
+    for (unsigned x = 0; x < s->n; x++) {
+        raft_id id = (raft_id)x + 1;
+        if (raft_membership_find(c, id))
+            s->removed_term[x] = 0;
+        else if (raft_membership_find(&s->committed_conf, id) && !s->removed_term[x])
+            s->removed_term[x] = term;
+    }
+    s->committed_conf = *c;
+    s->changes++;
+}
+
+/* One change at a time: a leader's log never holds two configuration
+ * entries that are not committed (as far as anyone has committed: a
+ * restarted node's own commit index starts low). */
+static void check_one_change(struct sim *s, int i) {
+    struct raft *r = s->node[i].r;
+    unsigned pending = 0;
+    for (raft_index k = raft_commit_index(r) + 1; k <= raft_last_index(r); k++) {
+        const struct raft_entry *e = raft_entry_at(r, k);
+        if (k < s->n_slot && s->slot[k].committed)
+            continue;
+        if (e && e->type == RAFT_ENTRY_CONFIG && ++pending > 1) {
+            sim_fail(s, "Membership: leader %d holds two uncommitted configuration changes "
+                        "(the second at index %llu)",
+                     i + 1, (unsigned long long)k);
+            return;
+        }
+    }
+}
+
 static void record_commit(struct sim *s, int i) {
     struct sim_node *nd = &s->node[i];
     raft_index c = raft_commit_index(nd->r);
@@ -189,6 +290,11 @@ static void record_commit(struct sim *s, int i) {
             sl->commit_term = raft_current_term(nd->r);
             if (idx > s->max_committed)
                 s->max_committed = idx;
+            const struct raft_entry *e = raft_entry_at(nd->r, idx);
+            struct raft_membership conf;
+            if (e && e->type == RAFT_ENTRY_CONFIG &&
+                raft_membership_decode(e->data, e->len, &conf) == RAFT_OK)
+                on_conf_committed(s, &conf, sl->commit_term);
         } else if (sl->term != et || sl->id != id) {
             sim_fail(s, "State Machine Safety: node %d commits (term %llu, value %llu) at index "
                         "%llu where (term %llu, value %llu) was committed",
@@ -197,6 +303,8 @@ static void record_commit(struct sim *s, int i) {
                      (unsigned long long)sl->id);
         }
     }
+    if (c > nd->commit_seen && raft_role(nd->r) == RAFT_LEADER && !s->failed)
+        check_commit_quorum(s, i, c);
     if (s->tl && c > nd->commit_seen) {
         raft_term ct = 0;
         uint64_t cid;
@@ -245,6 +353,10 @@ void sim_check(struct sim *s) {
             memset(s->leader_of + s->n_leader_of, 0, (n - s->n_leader_of) * sizeof *s->leader_of);
             s->n_leader_of = n;
         }
+        if (s->removed_term[i] && T > s->removed_term[i])
+            sim_fail(s, "Membership: node %u leads term %llu after its removal committed in term %llu",
+                     i + 1, (unsigned long long)T, (unsigned long long)s->removed_term[i]);
+        check_one_change(s, (int)i);
         if (s->leader_of[T] == 0)
             s->leader_of[T] = i + 1;
         else if (s->leader_of[T] != i + 1)

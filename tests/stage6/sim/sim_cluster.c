@@ -41,6 +41,7 @@ void sim_init(struct sim *s, const char *scenario, uint64_t seed, unsigned n) {
     s->seed = seed;
     s->rng = seed ^ name_hash(scenario);
     s->n = n;
+    s->members0 = n;
     s->pre_vote = s->check_quorum = true;
     s->disk_min = 1;
     s->disk_max = 8;
@@ -67,11 +68,15 @@ void sim_unreliable(struct sim *s) {
 }
 
 static struct raft *new_core(struct sim *s, int i) {
-    raft_id peers[SIM_MAX];
-    for (unsigned k = 0; k < s->n; k++)
-        peers[k] = k + 1;
+    raft_id peers[SIM_MAX + 1];
+    unsigned np = 0;
+    for (unsigned k = 0; k < s->members0; k++)
+        peers[np++] = k + 1;
+    if (s->node[i].joiner) /* the members' list plus its own entry, as --join takes it */
+        peers[np++] = (raft_id)i + 1;
     struct raft_config cfg;
-    raft_config_default(&cfg, (raft_id)i + 1, peers, s->n);
+    raft_config_default(&cfg, (raft_id)i + 1, peers, np);
+    cfg.join = s->node[i].joiner;
     cfg.election_ticks = SIM_ELECTION;
     cfg.heartbeat_ticks = 1;
     cfg.seed = sim_rand(s);
@@ -102,8 +107,28 @@ void sim_start(struct sim *s) {
     }
     for (unsigned i = 0; i < s->n; i++) {
         s->node[i].phase = sim_rand_below(s, SIM_TICK);
-        s->node[i].r = new_core(s, (int)i);
+        s->node[i].dormant = i >= s->members0;
+        if (!s->node[i].dormant)
+            s->node[i].r = new_core(s, (int)i);
     }
+}
+
+void sim_join(struct sim *s, int i) {
+    struct sim_node *nd = &s->node[i];
+    if (!nd->dormant)
+        return;
+    nd->dormant = false;
+    nd->joiner = true;
+    sim_restart(s, i); /* an empty disk: a fresh core */
+}
+
+static bool same_conf(const struct raft_membership *a, const struct raft_membership *b) {
+    if (a->n != b->n)
+        return false;
+    for (unsigned k = 0; k < a->n; k++)
+        if (a->m[k].id != b->m[k].id || a->m[k].voter != b->m[k].voter)
+            return false;
+    return true;
 }
 
 static void free_entries(struct raft_entry *e, size_t n) {
@@ -122,6 +147,7 @@ void sim_snap_copy(struct sim_snap *dst, const struct sim_snap *src) {
     memset(dst, 0, sizeof *dst);
     dst->index = src->index;
     dst->term = src->term;
+    dst->conf = src->conf;
     if (!src->index)
         return;
     dst->t = xrealloc(NULL, src->index * sizeof *dst->t);
@@ -275,6 +301,11 @@ static void net_send(struct sim *s, int from, const struct raft_msg *m) {
                      (unsigned long long)data->index, (unsigned long long)data->term);
             return;
         }
+        if (!same_conf(&m->conf, &data->conf)) {
+            sim_fail(s, "node %d's core sends snapshot %llu with a configuration its host did not "
+                        "store with it", from + 1, (unsigned long long)m->snap_index);
+            return;
+        }
         s->snaps_sent++;
     }
     if (s->tl)
@@ -412,6 +443,11 @@ static void maybe_take_snapshot(struct sim *s, int i) {
         return;
     struct sim_snap sn = {.index = nd->applied, .term = nd->sm_t[nd->applied - 1],
                           .t = nd->sm_t, .id = nd->sm_id};
+    if (raft_membership_at(nd->r, nd->applied, &sn.conf) != RAFT_OK) {
+        sim_fail(s, "node %d: the core cannot name the configuration at applied index %llu", i + 1,
+                 (unsigned long long)nd->applied);
+        return;
+    }
     struct sim_write *w = disk_push(s, i);
     sim_snap_copy(&w->take, &sn);
     nd->taking = true;
@@ -538,6 +574,10 @@ static void handle_ready(struct sim *s, int i) {
                             "machine that applied up to %llu (applied entries undone)",
                          i + 1, (unsigned long long)rd.snapshot_index,
                          (unsigned long long)nd->applied);
+            if (!same_conf(&rd.snapshot_conf, &nd->inbox.conf))
+                sim_fail(s, "node %d: Ready.snapshot_conf differs from the configuration stored "
+                            "with the snapshot it received", i + 1);
+            nd->installs++;
             sm_load(nd, &nd->inbox); /* before applying what follows it */
             sim_on_restore(s, i, &nd->inbox);
             sim_snap_free(&nd->held);
@@ -611,11 +651,16 @@ void sim_crash(struct sim *s, int i) {
 
 void sim_restart(struct sim *s, int i) {
     struct sim_node *nd = &s->node[i];
-    if (nd->r)
+    if (nd->r || nd->dormant)
         return;
     nd->r = new_core(s, i);
     nd->incarnation++;
     int rc = RAFT_ERR_NOMEM;
+    for (int tries = 0; nd->disk.snap.index && rc == RAFT_ERR_NOMEM && tries < 100; tries++)
+        rc = raft_restore_membership(nd->r, &nd->disk.snap.conf);
+    if (nd->disk.snap.index && rc != RAFT_OK)
+        sim_fail(s, "node %d: the configuration of its snapshot was refused (%d)", i + 1, rc);
+    rc = RAFT_ERR_NOMEM;
     for (int tries = 0; rc == RAFT_ERR_NOMEM && tries < 100; tries++)
         rc = raft_restore(nd->r, nd->disk.term, nd->disk.vote, nd->disk.snap.index,
                           nd->disk.snap.term, nd->disk.log, nd->disk.n);
@@ -691,6 +736,25 @@ raft_index sim_propose(struct sim *s, int i, uint64_t *id) {
     handle_ready(s, i);
     sim_check(s);
     return index;
+}
+
+int sim_member_change(struct sim *s, int i, int op, raft_id id) {
+    struct sim_node *nd = &s->node[i];
+    if (!nd->r || s->failed)
+        return RAFT_ERR_NOT_LEADER;
+    raft_index index = 0;
+    raft_term term = 0;
+    int rc = RAFT_ERR_NOMEM;
+    for (int tries = 0; rc == RAFT_ERR_NOMEM && tries < 100; tries++) /* raft_sim_oom */
+        rc = op == SIM_ADD       ? raft_propose_add_learner(nd->r, id, &index, &term)
+             : op == SIM_PROMOTE ? raft_promote(nd->r, id, &index, &term)
+                                 : raft_propose_remove(nd->r, id, &index, &term);
+    if (rc != RAFT_OK)
+        return rc;
+    sim_trace(s, TR_MEMBER, i, (int)id - 1, op, index, term, 0);
+    handle_ready(s, i);
+    sim_check(s);
+    return RAFT_OK;
 }
 
 bool sim_read(struct sim *s, int i, size_t *handle) {

@@ -13,13 +13,18 @@ int sim_stable_leader(struct sim *s, uint32_t mask) {
         if (!(mask & (1u << i)) || !r || raft_role(r) != RAFT_LEADER)
             continue;
         raft_term T = raft_current_term(r);
-        unsigned followers = 0;
+        unsigned followers = 0, voters = 0;
+        const struct raft_membership *conf = raft_membership(r, NULL);
+        for (unsigned k = 0; k < conf->n; k++)
+            voters += conf->m[k].voter;
         for (unsigned j = 0; j < s->n; j++) {
             struct raft *q = s->node[j].r;
-            if ((mask & (1u << j)) && q && raft_current_term(q) == T && raft_leader(q) == i + 1)
+            if ((mask & (1u << j)) && q && raft_current_term(q) == T && raft_leader(q) == i + 1 &&
+                sim_is_member(s, (int)i, j + 1, true))
                 followers++;
         }
-        if (followers >= s->n / 2 + 1 && (best < 0 || T > best_term)) {
+        /* a majority of its configuration's voters follow it */
+        if (followers >= voters / 2 + 1 && (best < 0 || T > best_term)) {
             best = (int)i;
             best_term = T;
         }
@@ -96,4 +101,54 @@ raft_index sim_one(struct sim *s, unsigned expected, uint64_t bound) {
     sim_fail(s, "liveness: no value committed on %u nodes within %llu time units", expected,
              (unsigned long long)bound);
     return 0;
+}
+
+bool sim_is_member(struct sim *s, int i, raft_id id, bool voter) {
+    if (!s->node[i].r)
+        return false;
+    const struct raft_member *m = raft_membership_find(raft_membership(s->node[i].r, NULL), id);
+    return m && (!voter || m->voter);
+}
+
+/* The change is done: a leader's configuration shows it and is committed. */
+static bool change_done(struct sim *s, int l, int op, raft_id id) {
+    raft_index at;
+    raft_membership(s->node[l].r, &at);
+    if (at > raft_commit_index(s->node[l].r))
+        return false;
+    bool member = sim_is_member(s, l, id, false), voter = sim_is_member(s, l, id, true);
+    return op == SIM_ADD ? member : op == SIM_PROMOTE ? voter : !member;
+}
+
+struct change_arg {
+    int op;
+    raft_id id;
+};
+
+static bool change_seen(struct sim *s, void *arg) {
+    struct change_arg *a = arg;
+    int l = sim_stable_leader(s, sim_all(s));
+    return l >= 0 && change_done(s, l, a->op, a->id);
+}
+
+bool sim_change(struct sim *s, int op, raft_id id, uint64_t bound) {
+    uint64_t start = s->now;
+    struct change_arg a = {op, id};
+    while (s->now - start < bound && !s->failed) {
+        int l = sim_stable_leader(s, sim_all(s));
+        if (l < 0) {
+            sim_run(s, SIM_E / 4);
+            continue;
+        }
+        if (change_done(s, l, op, id))
+            return true;
+        int rc = sim_member_change(s, l, op, id);
+        /* pending or not caught up: the run goes on, and it is asked again */
+        if (sim_run_until(s, rc == RAFT_OK ? 4 * SIM_E : SIM_E / 4, change_seen, &a))
+            return true;
+    }
+    if (!s->failed)
+        sim_fail(s, "liveness: membership change %d of n%u not committed within %llu time units",
+                 op, id, (unsigned long long)bound);
+    return false;
 }

@@ -803,5 +803,11 @@ const struct sim_scenario sim_scenarios[] = {
     {"SnapshotRecover", 5, snapshot_recover},
     {"SnapshotLeaderChange", 3, snapshot_leader_change},
     {"SnapshotCrashMidInstall", 3, snapshot_crash_mid_install},
+    {"MemberAdd", 5, member_add},
+    {"MemberRemoveFollower", 5, member_remove_follower},
+    {"MemberRemoveLeader", 5, member_remove_leader},
+    {"MemberReplace", 5, member_replace},
+    {"Member3To5To3", 5, member_3_to_5},
+    {"MemberChurn", 5, member_churn},
 };
 const unsigned sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];

@@ -67,6 +67,11 @@ static void print_ev(const struct sim *s, const struct sim_trace_ev *e) {
             printf("n%d snapshot %llu to n%d %s\n", e->node + 1, a, e->peer + 1,
                    c == SNAP_SENT_OK ? "delivered" : "FAILED");
         break;
+    case TR_MEMBER:
+        printf("n%d proposes %s n%d -> index %llu term %llu\n", e->node + 1,
+               e->type == SIM_ADD ? "add learner" : e->type == SIM_PROMOTE ? "promote" : "remove",
+               e->peer + 1, a, b);
+        break;
     default:
         printf("?\n");
     }
