@@ -16,6 +16,7 @@
 #include "peers.h"
 #include "resp_reply.h"
 #include "server.h"
+#include "snapshot.h"
 #include "state_machine.h"
 #include "wal_raft.h"
 
@@ -264,6 +265,7 @@ static void push_unsynced(node *n, raft_index index, raft_term term) {
 
 static void append_entry(node *n, const struct raft_entry *e) {
     if (wal_append_entry(&n->srv->wal, e) != 0) fatal("cannot append a Raft entry to the WAL");
+    n->snap.log_bytes_since += e->len + 24; /* the record's framing, roughly */
     push_unsynced(n, e->index, e->term);
 }
 
@@ -394,17 +396,44 @@ static void log_vote(const node *n, const struct raft_msg *m) {
            m->type == RAFT_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, m->term);
 }
 
+/* A follower needs entries the log no longer holds: it must be sent the
+ * snapshot, which the peer protocol cannot carry yet. The core hears that
+ * the transfer failed and asks again later; the follower stays behind. */
+static void snapshot_not_sent(node *n, const struct raft_msg *m) {
+    for (unsigned i = 0; i < n->nmembers; i++) {
+        if (n->members[i].id != m->to || n->unsent_logged[i] == m->snap_index) continue;
+        n->unsent_logged[i] = m->snap_index;
+        kv_log(KV_LOG_WARN,
+               "node %u: node %u needs snapshot %" PRIu64 " (it is behind the log's first entry), but sending "
+               "snapshots to peers is not built yet: it stays behind",
+               n->self, m->to, m->snap_index);
+    }
+    if (n->nunsent < RAFT_MAX_NODES) {
+        n->unsent[n->nunsent].peer = m->to;
+        n->unsent[n->nunsent].index = m->snap_index;
+        n->nunsent++;
+    }
+}
+
 static void handle_ready(node *n, const struct raft_ready *rd, raft_index *applied) {
     if (rd->hard_state_changed && hard_state_save(n->srv->cfg.data_dir, rd->term, rd->vote) != 0)
         fatal("cannot save the Raft term and vote");
+    if (rd->snapshot_index) /* only a leader's InstallSnapshot makes one: not built yet (raft_codec.c) */
+        fatal("the core asked to install a snapshot, which this server cannot receive yet");
+    if (rd->compacted_to) snapshot_compact_log(n, rd->compacted_to);
     handle_log(n, rd);
     for (size_t i = 0; i < rd->n_messages; i++) {
         log_vote(n, &rd->messages[i]);
-        peers_send(n, &rd->messages[i]);
+        if (rd->messages[i].type == RAFT_MSG_SNAPSHOT)
+            snapshot_not_sent(n, &rd->messages[i]);
+        else
+            peers_send(n, &rd->messages[i]);
     }
     for (size_t i = 0; i < rd->n_committed; i++) {
         apply_entry(n, &rd->committed[i]);
         *applied = rd->committed[i].index;
+        n->applied_index = rd->committed[i].index;
+        n->applied_term = rd->committed[i].term;
     }
     if (rd->n_committed > 0) {
         n->commit_seen = rd->committed[rd->n_committed - 1].index;
@@ -435,6 +464,9 @@ void node_process(node *n) {
             handle_ready(n, &rd, &applied);
             raft_advance(n->raft);
             if (applied) raft_applied(n->raft, applied);
+            for (unsigned i = 0; i < n->nunsent; i++)
+                raft_snapshot_sent(n->raft, n->unsent[i].peer, n->unsent[i].index, false);
+            n->nunsent = 0;
             run_unblocks(n);
         }
     } while (n->again);
@@ -495,6 +527,7 @@ static void on_tick(uv_timer_t *t) {
     run_unblocks(n);
     node_process(n);
     log_commit(n);
+    snapshot_maybe_auto(n);
 }
 
 /* ---- start and stop ---- */
@@ -503,17 +536,41 @@ static int restore(node *n) {
     uint64_t term;
     uint32_t vote;
     if (hard_state_load(n->srv->cfg.data_dir, &term, &vote) != 0) return -1;
-    struct raft_entry *ents;
-    size_t count;
-    if (wal_read_entries(&n->srv->wal, &ents, &count) != 0) return -1;
-    int r = RAFT_OK;
-    if (term > 0 || count > 0) r = raft_restore(n->raft, term, vote, 0, 0, ents, count);
-    wal_free_entries(ents, count);
-    if (r != RAFT_OK) {
-        kv_log(KV_LOG_ERROR, "the Raft core refused the saved state (term %" PRIu64 ", %zu entries)", term, count);
+    raft_index snap_index;
+    raft_term snap_term;
+    if (snapshot_load_at_start(n, &snap_index, &snap_term) != 0) return -1;
+    n->applied_index = snap_index;
+    n->applied_term = snap_term;
+    wal *w = &n->srv->wal;
+    uint64_t first = w->segs[0].first;
+    if (first > snap_index + 1 && w->next_index > first) {
+        kv_log(KV_LOG_ERROR,
+               "the log starts at index %" PRIu64 " but no valid snapshot covers the entries before it (newest "
+               "valid: index %" PRIu64 "); refusing to start (nothing was modified)",
+               first, snap_index);
         return -1;
     }
-    kv_log(KV_LOG_INFO, "node %u: restored term %" PRIu64 ", vote %u, %zu log entries", n->self, term, vote, count);
+    /* A snapshot newer than the log's end (its writes had reached the
+     * snapshot but not the disk's log, under --fsync everysec or no): the
+     * log starts over after it. */
+    if (w->next_index <= snap_index && wal_reset_to(w, snap_index + 1) != 0) {
+        kv_log(KV_LOG_ERROR, "cannot restart the log after snapshot %" PRIu64 ": %s", snap_index, strerror(errno));
+        return -1;
+    }
+    struct raft_entry *ents;
+    size_t count;
+    if (wal_read_entries(w, &ents, &count) != 0) return -1;
+    int r = RAFT_OK;
+    if (term > 0 || count > 0 || snap_index > 0) r = raft_restore(n->raft, term, vote, snap_index, snap_term, ents, count);
+    wal_free_entries(ents, count);
+    if (r != RAFT_OK) {
+        kv_log(KV_LOG_ERROR,
+               "the Raft core refused the saved state (term %" PRIu64 ", snapshot %" PRIu64 ", %zu entries)", term,
+               snap_index, count);
+        return -1;
+    }
+    kv_log(KV_LOG_INFO, "node %u: restored term %" PRIu64 ", vote %u, snapshot at %" PRIu64 " (loaded in %" PRIu64
+           " ms), %zu log entries", n->self, term, vote, snap_index, n->snap.loaded_ms, count);
     return 0;
 }
 
@@ -566,6 +623,7 @@ int node_init(server *srv, node *n) {
         return -1;
     }
     if (restore(n) != 0) return -1;
+    snapshot_init_handles(n);
     uv_idle_init(srv->loop, &n->kick);
     n->kick.data = n;
     if (peers_start(n) != 0) return -1;
@@ -592,6 +650,7 @@ void node_stop(node *n) {
     n->stopped = 1;
     if (n->ticking) uv_timer_stop(&n->tick);
     if (n->ticking) uv_idle_stop(&n->kick);
+    snapshot_abort(n);
     peers_stop(n);
 }
 
@@ -603,6 +662,7 @@ void node_free(node *n) {
     free(n->unsynced);
     free(n->unblock);
     sessions_free(&n->sessions);
+    snapshot_free(n);
     kv_buf_free(&n->reply);
     raft_free(n->raft);
     kv_secret_free(&n->secret);
