@@ -174,7 +174,7 @@ static void run_child(node *n, pid_t parent) {
         /* Half a file, then death: the parent must discard it. */
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0 && write(fd, SNAP_MAGIC, SNAP_MAGIC_LEN) < 0) _exit(1);
-        raise(SIGKILL);
+        snapshot_crash_point(n, "snapshot-child");
     }
     uint64_t bytes;
     int r = snap_write_file(tmp, s->index, s->term, &n->srv->store, &n->sessions, &bytes);
