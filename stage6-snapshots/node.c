@@ -471,6 +471,7 @@ void node_process(node *n) {
         }
     } while (n->again);
     n->processing = 0;
+    snapshot_maybe_auto(n); /* the store is at the applied index here: a fork now copies exactly that */
 }
 
 static void on_kick(uv_idle_t *h) {
@@ -527,7 +528,6 @@ static void on_tick(uv_timer_t *t) {
     run_unblocks(n);
     node_process(n);
     log_commit(n);
-    snapshot_maybe_auto(n);
 }
 
 /* ---- start and stop ---- */
