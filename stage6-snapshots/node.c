@@ -289,7 +289,7 @@ static void hold_entry(node *n, const struct raft_entry *e) {
 }
 
 static void handle_log(node *n, const struct raft_ready *rd) {
-    if (rd->truncate_from) {
+    if (rd->truncate_from && !n->snap.reset_pending) {
         raft_index from = rd->truncate_from;
         while (n->nunsynced > 0 && n->unsynced[n->nunsynced - 1].index >= from) n->nunsynced--;
         while (n->nheld > 0 && n->held[n->nheld - 1].index >= from) free(n->held[--n->nheld].data);
@@ -299,7 +299,7 @@ static void handle_log(node *n, const struct raft_ready *rd) {
         }
     }
     for (size_t i = 0; i < rd->n_entries; i++) {
-        if (n->truncate_pending)
+        if (n->truncate_pending || n->snap.reset_pending)
             hold_entry(n, &rd->entries[i]);
         else
             append_entry(n, &rd->entries[i]);
@@ -396,16 +396,14 @@ static void log_vote(const node *n, const struct raft_msg *m) {
            m->type == RAFT_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, m->term);
 }
 
-/* A follower needs entries the log no longer holds: it must be sent the
- * snapshot, which the peer protocol cannot carry yet. The core hears that
- * the transfer failed and asks again later; the follower stays behind. */
+/* A snapshot transfer that could not start (the file is gone, or no such
+ * peer): the core hears that it failed and asks again later. */
 static void snapshot_not_sent(node *n, const struct raft_msg *m) {
     for (unsigned i = 0; i < n->nmembers; i++) {
         if (n->members[i].id != m->to || n->unsent_logged[i] == m->snap_index) continue;
         n->unsent_logged[i] = m->snap_index;
         kv_log(KV_LOG_WARN,
-               "node %u: node %u needs snapshot %" PRIu64 " (it is behind the log's first entry), but sending "
-               "snapshots to peers is not built yet: it stays behind",
+               "node %u: node %u needs snapshot %" PRIu64 ", which cannot be sent now; the core will ask again",
                n->self, m->to, m->snap_index);
     }
     if (n->nunsent < RAFT_MAX_NODES) {
@@ -418,14 +416,22 @@ static void snapshot_not_sent(node *n, const struct raft_msg *m) {
 static void handle_ready(node *n, const struct raft_ready *rd, raft_index *applied) {
     if (rd->hard_state_changed && hard_state_save(n->srv->cfg.data_dir, rd->term, rd->vote) != 0)
         fatal("cannot save the Raft term and vote");
-    if (rd->snapshot_index) /* only a leader's InstallSnapshot makes one: not built yet (raft_codec.c) */
-        fatal("the core asked to install a snapshot, which this server cannot receive yet");
+    if (rd->snapshot_index) {
+        /* 2a: the snapshot received replaces the state machine and the log */
+        snapshot_install(n, rd->snapshot_index, rd->snapshot_term);
+        n->nunsynced = 0; /* discarded, or covered by the snapshot */
+        n->truncate_pending = 0;
+        while (n->nheld > 0) free(n->held[--n->nheld].data);
+    }
     if (rd->compacted_to) snapshot_compact_log(n, rd->compacted_to);
     handle_log(n, rd);
     for (size_t i = 0; i < rd->n_messages; i++) {
         log_vote(n, &rd->messages[i]);
-        if (rd->messages[i].type == RAFT_MSG_SNAPSHOT)
-            snapshot_not_sent(n, &rd->messages[i]);
+        const struct raft_msg *m = &rd->messages[i];
+        if (m->type == RAFT_MSG_SNAPSHOT && snapshot_send_start(n, m->to, m->snap_index, m->snap_term, m->term) != 0)
+            snapshot_not_sent(n, m);
+        else if (m->type == RAFT_MSG_SNAPSHOT)
+            continue;
         else
             peers_send(n, &rd->messages[i]);
     }
@@ -495,6 +501,15 @@ void node_on_persisted(node *n, uint64_t upto) {
 }
 
 void node_between_syncs(node *n) {
+    if (snapshot_reset_log(n)) {
+        for (size_t i = 0; i < n->nheld; i++) {
+            append_entry(n, &n->held[i]);
+            free(n->held[i].data);
+        }
+        n->nheld = 0;
+        node_kick(n);
+        return;
+    }
     if (!n->truncate_pending) return;
     server *srv = n->srv;
     if (wal_truncate_from(&srv->wal, n->truncate_pending) != 0) fatal("cannot truncate the WAL");
@@ -519,6 +534,7 @@ static void on_tick(uv_timer_t *t) {
     node *n = t->data;
     raft_tick(n->raft);
     peers_dial(n);
+    snapshot_send_tick(n);
     uint64_t now = uv_now(n->srv->loop);
     for (size_t i = n->npend; i-- > 0;)
         if (n->pend[i].deadline_ms <= now) {

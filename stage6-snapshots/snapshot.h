@@ -24,8 +24,34 @@
 #include <uv.h>
 
 #include "raft.h"
+#include "sessions.h"
+#include "store.h"
+#include "peer.pb-c.h"
 
 typedef struct node node;
+
+/* One transfer of a snapshot file to a follower (snapshot_send.c). */
+typedef struct snap_send {
+    int fd;                 /* the file being sent; -1: no transfer */
+    raft_index index;
+    raft_term snap_term, term;
+    uint64_t size, sent, acked;
+    uint64_t progress_ms;   /* loop time of the last ack (or the start) */
+} snap_send;
+
+/* The follower's side: the file being received (snapshot_send.c). */
+typedef struct snap_recv {
+    int fd;                 /* snap/recv.tmp; -1: none */
+    raft_index index;
+    raft_term snap_term;
+    uint64_t received;
+    /* a received file, checked and loaded, waiting for the core's Ready to
+     * say "install it" (owned; moved into the server on install) */
+    int staged;
+    raft_index staged_index;
+    kv_store store;
+    sessions table;
+} snap_recv;
 
 typedef struct snapshotter {
     char *dir;             /* <data-dir>/snap (owned) */
@@ -46,6 +72,11 @@ typedef struct snapshotter {
     uint64_t log_bytes_since; /* bytes of entries appended since the last snapshot began */
     uint64_t loaded_ms;       /* loading the snapshot at start-up took this long */
     const char *crash_at;     /* KV_TEST_CRASH_AT: a test's crash point (snapshot.c) */
+    snap_send send[RAFT_MAX_NODES]; /* by member slot */
+    snap_recv recv;
+    uint64_t sent_ok, received_ok;  /* transfers completed, each side */
+    raft_index reset_pending;       /* an install waits to empty the WAL: its next index */
+    raft_term reset_term;
 } snapshotter;
 
 /* Creates <data-dir>/snap, removes temp files there, and loads the newest
@@ -68,6 +99,26 @@ void snapshot_compact_log(node *n, raft_index compacted_to);
 /* Shutdown: kills a running child and removes its temp file. */
 void snapshot_abort(node *n);
 void snapshot_free(node *n);
+
+/* InstallSnapshot over the peer port (snapshot_send.c). */
+/* Leader, from a Ready's RAFT_MSG_SNAPSHOT: starts streaming the file.
+ * Returns 0, or -1 (no such file, no link): report the transfer failed. */
+int snapshot_send_start(node *n, raft_id peer, raft_index index, raft_term snap_term, raft_term term);
+/* Leader: an acknowledgement from slot's node. */
+void snapshot_send_on_ack(node *n, int slot, const Kv__SnapshotAck *a);
+/* Follower: a chunk from slot's node. */
+void snapshot_recv_on_chunk(node *n, int slot, const Kv__SnapshotChunk *c);
+/* The tick: transfers with no progress for a while, or whose link went
+ * down, are reported failed. */
+void snapshot_send_tick(node *n);
+/* Follower, Ready step 2a: the snapshot at index replaces the store, the
+ * session table and the log. */
+void snapshot_install(node *n, raft_index index, raft_term term);
+/* The between-syncs moment: an install's WAL reset. Returns 1 if it ran. */
+int snapshot_reset_log(node *n);
+/* Deletes every snapshot but the newest and the fallback. */
+void snapshot_delete_old(node *n);
+void snapshot_send_free(node *n);
 
 /* A test's crash point: "snapshot-child" (the child dies half way),
  * "snapshot-before-rename", "snapshot-after-rename" (before the directory

@@ -94,6 +94,8 @@ int snapshot_load_at_start(node *n, raft_index *index, raft_term *term) {
     snapshotter *s = &n->snap;
     *index = *term = 0;
     s->crash_at = getenv("KV_TEST_CRASH_AT");
+    for (unsigned k = 0; k < RAFT_MAX_NODES; k++) s->send[k].fd = -1;
+    s->recv.fd = -1;
     if (make_dir(s, n->srv->cfg.data_dir) != 0) return -1;
     found *list;
     size_t count;

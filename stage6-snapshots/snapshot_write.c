@@ -48,7 +48,7 @@ static int fsync_dir(const char *dir) {
 
 /* Keeps the two newest snapshots: the newest, and a fallback should it
  * prove damaged at the next start (the log after the fallback is kept). */
-static void delete_old(node *n) {
+void snapshot_delete_old(node *n) {
     snapshotter *s = &n->snap;
     DIR *d = opendir(s->dir);
     if (!d) return;
@@ -123,7 +123,7 @@ static void finish(node *n, int ok, const char *why) {
     s->taken++;
     kv_log(KV_LOG_INFO, "snapshot at index %" PRIu64 " (term %" PRIu64 ") done in %" PRIu64 " ms: %" PRIu64
            " bytes in %s", s->index, s->term, took, s->last_bytes, final);
-    delete_old(n);
+    snapshot_delete_old(n);
     answer_waiters(n, 1, NULL);
     node_kick(n); /* the core has a compaction to announce */
 }
@@ -265,6 +265,7 @@ void snapshot_abort(node *n) {
 }
 
 void snapshot_free(node *n) {
+    snapshot_send_free(n);
     free(n->snap.dir);
     free(n->snap.waiters);
     n->snap.dir = NULL;
