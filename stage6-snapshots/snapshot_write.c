@@ -110,10 +110,15 @@ static void finish(node *n, int ok, const char *why) {
         answer_waiters(n, 0, why);
         return;
     }
-    int r = raft_snapshot_done(n->raft, s->index, s->term);
-    if (r != RAFT_OK)
-        kv_log(KV_LOG_WARN, "the Raft core refused snapshot %" PRIu64 " (term %" PRIu64 "): %d", s->index, s->term,
-               r);
+    if (s->index <= s->last_index || raft_snapshot_done(n->raft, s->index, s->term) != RAFT_OK) {
+        /* A snapshot from the leader was installed while the child wrote:
+         * this one is older than what the node now holds. */
+        unlink(final);
+        kv_log(KV_LOG_INFO, "snapshot at index %" PRIu64 " dropped: the node now holds snapshot %" PRIu64, s->index,
+               s->last_index);
+        answer_waiters(n, 0, "superseded by a snapshot installed from the leader");
+        return;
+    }
     if (s->last_index) s->prev_index = s->last_index;
     s->last_index = s->index;
     s->last_term = s->term;
