@@ -7,6 +7,7 @@
 # makes the flow control do its work.
 import os
 import sys
+import unittest
 
 import kvtest
 
@@ -18,6 +19,7 @@ def info(cluster, i):
     return kvtest.parse_info(cluster.command(i, "INFO").decode())
 
 
+@unittest.skipIf(kvtest.UNDER_VALGRIND, "8,000 writes on three valgrind nodes take minutes; ASan runs it")
 class InstallSnapshot(kvtest.ServerTestCase):
 
     def test_stopped_follower_catches_up_by_snapshot(self):
