@@ -452,7 +452,10 @@ static void handle_ready(node *n, const struct raft_ready *rd, raft_index *appli
         kv_log(KV_LOG_INFO, "node %u: %s in term %" PRIu64 ", leader %u (0: unknown)", n->self,
                raft_role_name(rd->role), raft_current_term(n->raft), rd->leader);
         if (rd->role == RAFT_LEADER) n->stats.elections_won++;
-        if (rd->role != RAFT_LEADER) fail_all_pending(n);
+        if (rd->role != RAFT_LEADER) {
+            fail_all_pending(n);
+            snapshot_send_stop_all(n);
+        }
     }
 }
 

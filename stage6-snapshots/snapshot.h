@@ -119,6 +119,8 @@ int snapshot_reset_log(node *n);
 /* Deletes every snapshot but the newest and the fallback. */
 void snapshot_delete_old(node *n);
 void snapshot_send_free(node *n);
+/* Leadership lost: transfers stop (the core no longer waits for them). */
+void snapshot_send_stop_all(node *n);
 
 /* A test's crash point: "snapshot-child" (the child dies half way),
  * "snapshot-before-rename", "snapshot-after-rename" (before the directory

@@ -352,6 +352,10 @@ int snapshot_reset_log(node *n) {
     return 1;
 }
 
+void snapshot_send_stop_all(node *n) {
+    for (unsigned i = 0; i < RAFT_MAX_NODES; i++) send_close(&n->snap.send[i]);
+}
+
 void snapshot_send_free(node *n) {
     for (unsigned i = 0; i < RAFT_MAX_NODES; i++) send_close(&n->snap.send[i]);
     snap_recv *r = &n->snap.recv;

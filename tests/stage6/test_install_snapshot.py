@@ -59,6 +59,8 @@ class InstallSnapshot(kvtest.ServerTestCase):
         self.assertIn("received snapshot", c.nodes[behind].log())
         self.assertIn("installed snapshot", c.nodes[behind].log())
         i = info(c, behind)
+        self.assertEqual(i["raft_snapshots_received"], "1")
+        self.assertGreaterEqual(int(info(c, lead)["raft_snapshots_sent"]), 1)
         self.assertGreater(int(i["raft_snapshot_index"]), 2100)
         self.assertGreater(int(i["wal_first_index"]), 2100)
         # Writes after the install reach it by appends; it restarts from
