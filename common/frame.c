@@ -180,6 +180,8 @@ const char *kv_peer_message_name(const Kv__PeerMessage *m) {
     case KV__PEER_MESSAGE__MSG_RECORDS: return "Records";
     case KV__PEER_MESSAGE__MSG_ACK: return "Ack";
     case KV__PEER_MESSAGE__MSG_ERROR: return "Error";
+    case KV__PEER_MESSAGE__MSG_SNAPSHOT_CHUNK: return "SnapshotChunk";
+    case KV__PEER_MESSAGE__MSG_SNAPSHOT_ACK: return "SnapshotAck";
     case KV__PEER_MESSAGE__MSG__NOT_SET: break;
     default: break;
     }

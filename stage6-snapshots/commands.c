@@ -29,6 +29,7 @@
 #include "node.h"
 #include "resp_reply.h"
 #include "server.h"
+#include "snapshot.h"
 #include "state_machine.h"
 
 typedef void (*command_fn)(conn *c, const kv_slice *argv, size_t argc);
@@ -162,6 +163,31 @@ static void cmd_info(conn *c, const kv_slice *argv, size_t argc) {
     }
     kv_buf_free(&text);
     kv_buf_free(&picked);
+}
+
+/* SNAPSHOT: writes a snapshot of this node's applied state now and replies
+ * when it is durable (the client waits; others are served meanwhile). */
+static void cmd_snapshot(conn *c, const kv_slice *argv, size_t argc) {
+    node *n = &c->srv->node;
+    uint64_t taken = n->snap.taken;
+    int r = snapshot_start(n);
+    if (r == 1) {
+        reply_simple(&c->out, "Nothing new to snapshot");
+    } else if (r < 0) {
+        if (n->snap.child_pid > 0)
+            reply_error(&c->out, "ERR a snapshot is already being written; try again when it ends");
+        else
+            reply_error(&c->out, "ERR snapshot failed: cannot fork (see the server log)");
+    } else if (n->snap.child_pid == 0) { /* it finished already */
+        if (n->snap.taken > taken)
+            reply_ok(&c->out);
+        else
+            reply_error(&c->out, "ERR snapshot failed (see the server log)");
+    } else if (snapshot_wait(n, c->id) != 0) {
+        reply_oom(c);
+    } else {
+        conn_block(c);
+    }
 }
 
 static void cmd_quit(conn *c, const kv_slice *argv, size_t argc) {
@@ -333,6 +359,7 @@ static const command command_table[] = {
     {"select", 2, cmd_select, 0},
     {"role", 1, cmd_role, 0},
     {"digest", 1, cmd_digest, 0},
+    {"snapshot", 1, cmd_snapshot, 0},
     {"auth", -2, cmd_auth, CMD_NOAUTH},
 };
 

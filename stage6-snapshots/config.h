@@ -25,6 +25,8 @@ typedef struct server_config {
     long long write_timeout_ms;       /* -TRYAGAIN for a write not committed by then */
     long long follower_read_staleness_ms; /* a follower answers reads within this bound; 0: off */
     long long max_sessions;           /* exactly-once sessions kept; carried in SESSION OPEN entries */
+    long long snapshot_entries;       /* snapshot after this many applied entries; 0: never by count */
+    size_t snapshot_bytes;            /* snapshot after this many log bytes written; 0: never by size */
 } server_config;
 
 #endif

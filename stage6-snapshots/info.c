@@ -69,6 +69,22 @@ static int render_raft(const server *srv, kv_buf *out) {
                      "raft_writes_timed_out:%llu\r\nraft_writes_leadership_lost:%llu\r\nraft_writes_displaced:%llu\r\n",
                      (unsigned long long)n->stats.writes_timed_out, (unsigned long long)n->stats.writes_leadership_lost,
                      (unsigned long long)n->stats.writes_displaced);
+    /* Snapshots (snapshot.h): the newest durable one, the log's first index
+     * (core and WAL), and the writer's record. */
+    const snapshotter *sn = &n->snap;
+    r |= append_line(out,
+                     "raft_snapshot_index:%llu\r\nraft_snapshot_term:%llu\r\nraft_snapshot_bytes:%llu\r\n"
+                     "raft_snapshot_duration_ms:%llu\r\nraft_snapshot_in_progress:%d\r\n",
+                     (unsigned long long)sn->last_index, (unsigned long long)sn->last_term,
+                     (unsigned long long)sn->last_bytes, (unsigned long long)sn->last_ms, sn->child_pid > 0);
+    r |= append_line(out,
+                     "raft_snapshots_taken:%llu\r\nraft_snapshots_failed:%llu\r\nraft_snapshot_loaded_ms:%llu\r\n"
+                     "raft_log_first_index:%llu\r\nwal_first_index:%llu\r\nraft_log_bytes_since_snapshot:%llu\r\n",
+                     (unsigned long long)sn->taken, (unsigned long long)sn->failed,
+                     (unsigned long long)sn->loaded_ms, (unsigned long long)raft_first_index(rf),
+                     (unsigned long long)srv->wal.segs[0].first, (unsigned long long)sn->log_bytes_since);
+    r |= append_line(out, "raft_snapshots_sent:%llu\r\nraft_snapshots_received:%llu\r\n",
+                     (unsigned long long)sn->sent_ok, (unsigned long long)sn->received_ok);
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];

@@ -1,4 +1,4 @@
-/* main.c - stage 5 entry point: parse flags, recover, run the server, exit cleanly. */
+/* main.c - stage 6 entry point: parse flags, recover, run the server, exit cleanly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,8 @@ int main(int argc, char **argv) {
         .heartbeat_ms = 100,
         .write_timeout_ms = 5000,
         .max_sessions = 10000,
+        .snapshot_entries = 100000,
+        .snapshot_bytes = 64 * 1024 * 1024,
     };
     const flag_spec specs[] = {
         {"port", FLAG_INT, &cfg.port, "TCP port for clients without --cluster (default 7006); with --cluster the member's CLIENTPORT", 1, 65535, NULL, "PORT"},
@@ -81,12 +83,20 @@ int main(int argc, char **argv) {
          "exactly-once client sessions kept, the least recently used (by log position) evicted past it; a "
          "leader writes it into each SESSION OPEN entry, so every node evicts alike (default 10000)",
          1, 10000000, NULL, "N"},
+        {"snapshot-entries", FLAG_INT, &cfg.snapshot_entries,
+         "take a snapshot once this many entries have applied since the last one; 0: never by count (default "
+         "100000)",
+         0, 1LL << 40, NULL, "N"},
+        {"snapshot-bytes", FLAG_SIZE, &cfg.snapshot_bytes,
+         "take a snapshot once this many bytes of log were written since the last one began; 0: never by size "
+         "(default 64m)",
+         0, 1LL << 40, NULL, "BYTES"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},
     };
     const flag_program prog = {
         .name = "stage6-snapshots",
-        .summary = "Stage 5 of the KV workbook: a replicated log with Raft (elections, commit by majority).",
+        .summary = "Stage 6 of the KV workbook: Raft with snapshots and log truncation.",
         .version = KV_VERSION,
         .specs = specs,
         .nspecs = sizeof specs / sizeof specs[0],

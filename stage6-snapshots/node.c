@@ -16,6 +16,7 @@
 #include "peers.h"
 #include "resp_reply.h"
 #include "server.h"
+#include "snapshot.h"
 #include "state_machine.h"
 #include "wal_raft.h"
 
@@ -264,6 +265,7 @@ static void push_unsynced(node *n, raft_index index, raft_term term) {
 
 static void append_entry(node *n, const struct raft_entry *e) {
     if (wal_append_entry(&n->srv->wal, e) != 0) fatal("cannot append a Raft entry to the WAL");
+    n->snap.log_bytes_since += e->len + 24; /* the record's framing, roughly */
     push_unsynced(n, e->index, e->term);
 }
 
@@ -287,7 +289,7 @@ static void hold_entry(node *n, const struct raft_entry *e) {
 }
 
 static void handle_log(node *n, const struct raft_ready *rd) {
-    if (rd->truncate_from) {
+    if (rd->truncate_from && !n->snap.reset_pending) {
         raft_index from = rd->truncate_from;
         while (n->nunsynced > 0 && n->unsynced[n->nunsynced - 1].index >= from) n->nunsynced--;
         while (n->nheld > 0 && n->held[n->nheld - 1].index >= from) free(n->held[--n->nheld].data);
@@ -297,7 +299,7 @@ static void handle_log(node *n, const struct raft_ready *rd) {
         }
     }
     for (size_t i = 0; i < rd->n_entries; i++) {
-        if (n->truncate_pending)
+        if (n->truncate_pending || n->snap.reset_pending)
             hold_entry(n, &rd->entries[i]);
         else
             append_entry(n, &rd->entries[i]);
@@ -394,17 +396,50 @@ static void log_vote(const node *n, const struct raft_msg *m) {
            m->type == RAFT_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, m->term);
 }
 
+/* A snapshot transfer that could not start (the file is gone, or no such
+ * peer): the core hears that it failed and asks again later. */
+static void snapshot_not_sent(node *n, const struct raft_msg *m) {
+    for (unsigned i = 0; i < n->nmembers; i++) {
+        if (n->members[i].id != m->to || n->unsent_logged[i] == m->snap_index) continue;
+        n->unsent_logged[i] = m->snap_index;
+        kv_log(KV_LOG_WARN,
+               "node %u: node %u needs snapshot %" PRIu64 ", which cannot be sent now; the core will ask again",
+               n->self, m->to, m->snap_index);
+    }
+    if (n->nunsent < RAFT_MAX_NODES) {
+        n->unsent[n->nunsent].peer = m->to;
+        n->unsent[n->nunsent].index = m->snap_index;
+        n->nunsent++;
+    }
+}
+
 static void handle_ready(node *n, const struct raft_ready *rd, raft_index *applied) {
     if (rd->hard_state_changed && hard_state_save(n->srv->cfg.data_dir, rd->term, rd->vote) != 0)
         fatal("cannot save the Raft term and vote");
+    if (rd->snapshot_index) {
+        /* 2a: the snapshot received replaces the state machine and the log */
+        snapshot_install(n, rd->snapshot_index, rd->snapshot_term);
+        n->nunsynced = 0; /* discarded, or covered by the snapshot */
+        n->truncate_pending = 0;
+        while (n->nheld > 0) free(n->held[--n->nheld].data);
+    }
+    if (rd->compacted_to) snapshot_compact_log(n, rd->compacted_to);
     handle_log(n, rd);
     for (size_t i = 0; i < rd->n_messages; i++) {
         log_vote(n, &rd->messages[i]);
-        peers_send(n, &rd->messages[i]);
+        const struct raft_msg *m = &rd->messages[i];
+        if (m->type == RAFT_MSG_SNAPSHOT && snapshot_send_start(n, m->to, m->snap_index, m->snap_term, m->term, &m->conf) != 0)
+            snapshot_not_sent(n, m);
+        else if (m->type == RAFT_MSG_SNAPSHOT)
+            continue;
+        else
+            peers_send(n, &rd->messages[i]);
     }
     for (size_t i = 0; i < rd->n_committed; i++) {
         apply_entry(n, &rd->committed[i]);
         *applied = rd->committed[i].index;
+        n->applied_index = rd->committed[i].index;
+        n->applied_term = rd->committed[i].term;
     }
     if (rd->n_committed > 0) {
         n->commit_seen = rd->committed[rd->n_committed - 1].index;
@@ -417,7 +452,10 @@ static void handle_ready(node *n, const struct raft_ready *rd, raft_index *appli
         kv_log(KV_LOG_INFO, "node %u: %s in term %" PRIu64 ", leader %u (0: unknown)", n->self,
                raft_role_name(rd->role), raft_current_term(n->raft), rd->leader);
         if (rd->role == RAFT_LEADER) n->stats.elections_won++;
-        if (rd->role != RAFT_LEADER) fail_all_pending(n);
+        if (rd->role != RAFT_LEADER) {
+            fail_all_pending(n);
+            snapshot_send_stop_all(n);
+        }
     }
 }
 
@@ -435,10 +473,14 @@ void node_process(node *n) {
             handle_ready(n, &rd, &applied);
             raft_advance(n->raft);
             if (applied) raft_applied(n->raft, applied);
+            for (unsigned i = 0; i < n->nunsent; i++)
+                raft_snapshot_sent(n->raft, n->unsent[i].peer, n->unsent[i].index, false);
+            n->nunsent = 0;
             run_unblocks(n);
         }
     } while (n->again);
     n->processing = 0;
+    snapshot_maybe_auto(n); /* the store is at the applied index here: a fork now copies exactly that */
 }
 
 static void on_kick(uv_idle_t *h) {
@@ -462,6 +504,15 @@ void node_on_persisted(node *n, uint64_t upto) {
 }
 
 void node_between_syncs(node *n) {
+    if (snapshot_reset_log(n)) {
+        for (size_t i = 0; i < n->nheld; i++) {
+            append_entry(n, &n->held[i]);
+            free(n->held[i].data);
+        }
+        n->nheld = 0;
+        node_kick(n);
+        return;
+    }
     if (!n->truncate_pending) return;
     server *srv = n->srv;
     if (wal_truncate_from(&srv->wal, n->truncate_pending) != 0) fatal("cannot truncate the WAL");
@@ -486,6 +537,7 @@ static void on_tick(uv_timer_t *t) {
     node *n = t->data;
     raft_tick(n->raft);
     peers_dial(n);
+    snapshot_send_tick(n);
     uint64_t now = uv_now(n->srv->loop);
     for (size_t i = n->npend; i-- > 0;)
         if (n->pend[i].deadline_ms <= now) {
@@ -503,17 +555,41 @@ static int restore(node *n) {
     uint64_t term;
     uint32_t vote;
     if (hard_state_load(n->srv->cfg.data_dir, &term, &vote) != 0) return -1;
-    struct raft_entry *ents;
-    size_t count;
-    if (wal_read_entries(&n->srv->wal, &ents, &count) != 0) return -1;
-    int r = RAFT_OK;
-    if (term > 0 || count > 0) r = raft_restore(n->raft, term, vote, 0, 0, ents, count);
-    wal_free_entries(ents, count);
-    if (r != RAFT_OK) {
-        kv_log(KV_LOG_ERROR, "the Raft core refused the saved state (term %" PRIu64 ", %zu entries)", term, count);
+    raft_index snap_index;
+    raft_term snap_term;
+    if (snapshot_load_at_start(n, &snap_index, &snap_term) != 0) return -1;
+    n->applied_index = snap_index;
+    n->applied_term = snap_term;
+    wal *w = &n->srv->wal;
+    uint64_t first = w->segs[0].first;
+    if (first > snap_index + 1 && w->next_index > first) {
+        kv_log(KV_LOG_ERROR,
+               "the log starts at index %" PRIu64 " but no valid snapshot covers the entries before it (newest "
+               "valid: index %" PRIu64 "); refusing to start (nothing was modified)",
+               first, snap_index);
         return -1;
     }
-    kv_log(KV_LOG_INFO, "node %u: restored term %" PRIu64 ", vote %u, %zu log entries", n->self, term, vote, count);
+    /* A snapshot newer than the log's end (its writes had reached the
+     * snapshot but not the disk's log, under --fsync everysec or no): the
+     * log starts over after it. */
+    if (w->next_index <= snap_index && wal_reset_to(w, snap_index + 1) != 0) {
+        kv_log(KV_LOG_ERROR, "cannot restart the log after snapshot %" PRIu64 ": %s", snap_index, strerror(errno));
+        return -1;
+    }
+    struct raft_entry *ents;
+    size_t count;
+    if (wal_read_entries(w, &ents, &count) != 0) return -1;
+    int r = RAFT_OK;
+    if (term > 0 || count > 0 || snap_index > 0) r = raft_restore(n->raft, term, vote, snap_index, snap_term, ents, count);
+    wal_free_entries(ents, count);
+    if (r != RAFT_OK) {
+        kv_log(KV_LOG_ERROR,
+               "the Raft core refused the saved state (term %" PRIu64 ", snapshot %" PRIu64 ", %zu entries)", term,
+               snap_index, count);
+        return -1;
+    }
+    kv_log(KV_LOG_INFO, "node %u: restored term %" PRIu64 ", vote %u, snapshot at %" PRIu64 " (loaded in %" PRIu64
+           " ms), %zu log entries", n->self, term, vote, snap_index, n->snap.loaded_ms, count);
     return 0;
 }
 
@@ -566,6 +642,7 @@ int node_init(server *srv, node *n) {
         return -1;
     }
     if (restore(n) != 0) return -1;
+    snapshot_init_handles(n);
     uv_idle_init(srv->loop, &n->kick);
     n->kick.data = n;
     if (peers_start(n) != 0) return -1;
@@ -592,6 +669,7 @@ void node_stop(node *n) {
     n->stopped = 1;
     if (n->ticking) uv_timer_stop(&n->tick);
     if (n->ticking) uv_idle_stop(&n->kick);
+    snapshot_abort(n);
     peers_stop(n);
 }
 
@@ -603,6 +681,7 @@ void node_free(node *n) {
     free(n->unsynced);
     free(n->unblock);
     sessions_free(&n->sessions);
+    snapshot_free(n);
     kv_buf_free(&n->reply);
     raft_free(n->raft);
     kv_secret_free(&n->secret);

@@ -43,6 +43,7 @@
 #include "buf.h"
 #include "raft.h"
 #include "sessions.h"
+#include "snapshot.h"
 #include "slice.h"
 
 typedef struct server server;
@@ -125,6 +126,15 @@ typedef struct node {
     size_t nunblock, unblock_cap;
 
     sessions sessions; /* the exactly-once table: state machine, like the store */
+    raft_index applied_index; /* what the store and the table hold (a snapshot's base, then entries) */
+    raft_term applied_term;
+    snapshotter snap;  /* snapshot.h */
+    /* snapshot transfers the core asked for and this server cannot make
+     * yet (InstallSnapshot over the peer port): reported failed after
+     * raft_advance */
+    struct { raft_id peer; raft_index index; } unsent[RAFT_MAX_NODES];
+    unsigned nunsent;
+    raft_index unsent_logged[RAFT_MAX_NODES]; /* by member slot: the last one logged */
     kv_buf reply;      /* scratch: the reply of the entry being applied */
 
     int processing, again, stopped;

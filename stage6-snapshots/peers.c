@@ -117,6 +117,16 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
         kv_log(KV_LOG_INFO, "peer %s is node %u", l->addr, m->raft_hello->node_id);
         return 0;
     }
+    if (m->msg_case == KV__PEER_MESSAGE__MSG_SNAPSHOT_CHUNK) {
+        n->last_heard_ms[p->slot] = uv_now(n->srv->loop);
+        snapshot_recv_on_chunk(n, p->slot, m->snapshot_chunk);
+        return 0;
+    }
+    if (m->msg_case == KV__PEER_MESSAGE__MSG_SNAPSHOT_ACK) {
+        n->last_heard_ms[p->slot] = uv_now(n->srv->loop);
+        snapshot_send_on_ack(n, p->slot, m->snapshot_ack);
+        return 0;
+    }
     if (m->msg_case != KV__PEER_MESSAGE__MSG_RAFT) {
         peer_link_fail(l, "unexpected message type");
         return -1;

@@ -124,6 +124,45 @@ int wal_truncate_from(wal *w, uint64_t from) {
     return 0;
 }
 
+int wal_drop_prefix(wal *w, uint64_t upto, size_t max_files) {
+    size_t k = 0;
+    while (k + 1 < w->nsegs && w->segs[k + 1].first - 1 <= upto && (max_files == 0 || k < max_files)) {
+        char name[WAL_NAME_MAX];
+        wal_segment_name(name, sizeof name, w->segs[k].first);
+        if (unlinkat(w->dirfd, name, 0) != 0 && errno != ENOENT) break;
+        if (wal_fsync_dir(w->dirfd) != 0) break;
+        k++;
+    }
+    if (k == 0) return w->nsegs > 1 && w->segs[1].first - 1 <= upto ? -1 : 0;
+    kv_log(KV_LOG_INFO, "WAL: deleted %zu segments (records %" PRIu64 "-%" PRIu64 "), covered by a snapshot", k,
+           w->segs[0].first, w->segs[k].first - 1);
+    memmove(w->segs, w->segs + k, (w->nsegs - k) * sizeof *w->segs);
+    w->nsegs -= k;
+    return (int)k;
+}
+
+int wal_reset_to(wal *w, uint64_t next) {
+    /* Oldest first, each unlink durable before the next: a crash leaves a
+     * suffix of the old log (no gap), and its records are covered anyway. */
+    w->pending.start = w->pending.len = 0;
+    close(w->fd);
+    w->fd = -1;
+    while (w->nsegs > 0) {
+        char name[WAL_NAME_MAX];
+        wal_segment_name(name, sizeof name, w->segs[0].first);
+        if ((unlinkat(w->dirfd, name, 0) != 0 && errno != ENOENT) || wal_fsync_dir(w->dirfd) != 0) return -1;
+        memmove(w->segs, w->segs + 1, (w->nsegs - 1) * sizeof *w->segs);
+        w->nsegs--;
+    }
+    w->fd = wal_open_segment(w, next, 1);
+    if (w->fd < 0 || wal_push_segment(w, next, 0) != 0) return -1;
+    w->alloc_end = 0;
+    w->next_index = next;
+    w->written_upto = next - 1;
+    kv_log(KV_LOG_INFO, "WAL: emptied; the next record is %" PRIu64 " (a snapshot covers the rest)", next);
+    return 0;
+}
+
 void wal_free_entries(struct raft_entry *e, size_t n) {
     for (size_t i = 0; i < n; i++) free(e[i].data);
     free(e);

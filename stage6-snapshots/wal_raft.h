@@ -3,9 +3,10 @@
  * follower whose uncommitted entries the leader overwrites), and reading
  * every record back with its term at start-up (raft_restore).
  *
- * The log's index is the Raft log index: record i holds entry i. Stage 5
- * never compacts (a compacted prefix is gone, and Raft would need it to
- * catch a follower up); stage 6 brings snapshots. */
+ * The log's index is the Raft log index: record i holds entry i. Stage 6
+ * deletes the segments a durable snapshot covers (wal_drop_prefix), so the
+ * log may start after index 1: the snapshot it follows gives the term of
+ * the entry just before its first one (snapshot.h). */
 #ifndef STAGE_WAL_RAFT_H
 #define STAGE_WAL_RAFT_H
 
@@ -31,5 +32,17 @@ int wal_truncate_from(wal *w, uint64_t from);
  * wal_free_entries). Returns 0, or -1 after logging. */
 int wal_read_entries(const wal *w, struct raft_entry **out, size_t *n);
 void wal_free_entries(struct raft_entry *e, size_t n);
+
+/* Deletes segments whose every record has index <= upto, oldest first, at
+ * most max_files of them (0: no limit); never the current segment. Each
+ * unlink is followed by a directory fsync, so the files go oldest first
+ * even across a crash (a gap would refuse the start). Returns how many were
+ * deleted, or -1 with errno set. */
+int wal_drop_prefix(wal *w, uint64_t upto, size_t max_files);
+
+/* Empties the log so that the next record is `next` (a snapshot covers
+ * everything before it): the segments are deleted and a new one begins at
+ * next. Only while no fdatasync runs. Returns 0, or -1 with errno set. */
+int wal_reset_to(wal *w, uint64_t next);
 
 #endif

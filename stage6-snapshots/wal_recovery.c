@@ -207,6 +207,9 @@ static int replay_segments(recovery *r) {
     wal *w = r->w;
     const wal_listing *f = &r->files;
     while (r->first_live < f->nsegs && f->segs[r->first_live] <= w->base_index) r->first_live++;
+    /* Stage 6: without a base file the log may start after index 1, its
+     * prefix deleted behind a snapshot (which knows the term before it). */
+    if (w->base_index == 0 && r->first_live < f->nsegs) r->expect = f->segs[r->first_live];
     for (size_t i = r->first_live; i < f->nsegs; i++) {
         char name[WAL_NAME_MAX];
         wal_segment_name(name, sizeof name, f->segs[i]);
