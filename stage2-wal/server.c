@@ -47,17 +47,29 @@ static void close_if_open(uv_handle_t *h) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* Every SHUTDOWN_GRACE_MS: a client that took none of its replies since
+ * the last look is dropped; one still reading (slowly: a busy machine, a
+ * big reply) gets another period, so no reply it is taking is cut. The wait
+ * is bounded: no request runs any more, so the replies to send only shrink. */
 static void on_grace_expired(uv_timer_t *t) {
     server *srv = t->data;
-    int n = 0;
+    int dropped = 0, taking = 0;
     for (conn *c = srv->conns; c; c = c->next) {
-        if (!c->closing) {
-            conn_close(c);
-            n++;
+        if (c->closing) continue;
+        size_t unsent = conn_unsent(c);
+        if (unsent < c->unsent_at_grace) {
+            c->unsent_at_grace = unsent;
+            taking++;
+            continue;
         }
+        conn_close(c);
+        dropped++;
     }
-    if (n) kv_log(KV_LOG_WARN, "shutdown: dropped %d clients that did not take their replies in time", n);
-    close_if_open((uv_handle_t *)&srv->shutdown_timer);
+    if (dropped) kv_log(KV_LOG_WARN, "shutdown: dropped %d clients that took none of their replies in %d ms", dropped, SHUTDOWN_GRACE_MS);
+    if (taking)
+        uv_timer_start(t, on_grace_expired, SHUTDOWN_GRACE_MS, 0);
+    else
+        close_if_open((uv_handle_t *)&srv->shutdown_timer);
 }
 
 void server_begin_shutdown(server *srv, const char *why) {

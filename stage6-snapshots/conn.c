@@ -5,8 +5,10 @@
  * c->out and sent with one write, which is what makes pipelining fast. */
 #include "conn.h"
 
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "commands.h"
 #include "log.h"
@@ -45,6 +47,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static size_t pending_output(const conn *c) { return kv_buf_readable(&c->out) + kv_buf_readable(&c->inflight); }
 
+size_t conn_unsent(const conn *c) {
+    /* The kernel's share counts too: with a large send buffer, a slow reader
+     * frees room long before the socket is reported writable again. */
+    int queued = 0;
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+        queued = 0;
+    return kv_buf_readable(&c->out) + uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) + (size_t)queued;
+}
+
 static void start_reading(conn *c) {
     if (c->reading || c->closing || c->close_after_flush || c->blocked || c->srv->shutting_down) return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
@@ -82,6 +94,7 @@ void conn_close(conn *c) {
 
 void conn_close_after_flush(conn *c) {
     c->close_after_flush = 1;
+    c->unsent_at_grace = conn_unsent(c); /* the shutdown grace check's starting point */
     stop_reading(c);
     if (pending_output(c) == 0) conn_close(c);
 }

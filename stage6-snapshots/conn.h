@@ -26,6 +26,7 @@ struct conn {
     int close_after_flush;
     int closing;    /* uv_close called */
     int counted;    /* counts toward max-clients */
+    size_t unsent_at_grace; /* conn_unsent when marked close-after-flush, then at each grace check */
     /* Output is held until the record at this index may be acknowledged
      * (with --fsync always: until it is durable): a reply must never promise
      * a write the disk does not have yet. Replies after it in the pipeline
@@ -47,6 +48,9 @@ typedef struct conn conn;
 conn *conn_accept(server *srv, int counted);
 /* Appends replies then asks to close once they are written. */
 void conn_close_after_flush(conn *c);
+/* Reply bytes not yet taken by the kernel (buffered, or left of a write in
+ * progress): during a shutdown it only shrinks, as long as the client reads. */
+size_t conn_unsent(const conn *c);
 /* Closes now, dropping unwritten output. */
 void conn_close(conn *c);
 /* Starts writing whatever is in c->out. */
