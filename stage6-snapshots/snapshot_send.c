@@ -241,6 +241,7 @@ static int recv_complete(node *n) {
     }
     close(dfd);
     r->staged_index = r->index;
+    r->meta = info.meta;
     n->snap.received_ok++;
     kv_log(KV_LOG_INFO, "node %u: received snapshot %s (%" PRIu64 " keys, %" PRIu64 " sessions, %" PRIu64 " bytes)",
            n->self, final, info.keys, info.sessions, info.bytes);
@@ -327,6 +328,7 @@ void snapshot_install(node *n, raft_index index, raft_term term) {
             kv_log(KV_LOG_ERROR, "cannot install snapshot %s: %s; exiting", path, err);
             _exit(1);
         }
+        r->meta = info.meta;
     }
     kv_store_free(&srv->store);
     srv->store = r->store;
