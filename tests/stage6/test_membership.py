@@ -96,7 +96,9 @@ class Membership(kvtest.ServerTestCase):
         self.assertEqual(c.wait_same_digest(timeout=20), digest)
 
     def test_errors(self):
-        c = RaftCluster()
+        # A long election timeout: the leader, once alone, must stay leader
+        # (check-quorum) while the pending change is tried.
+        c = RaftCluster(election_ms=1500)
         self.addCleanup(c.close)
         c.start()
         lead = c.wait_leader(10 * SCALE)
