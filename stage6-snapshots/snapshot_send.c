@@ -158,7 +158,9 @@ void snapshot_send_tick(node *n) {
     for (unsigned i = 0; i < n->nmembers; i++) {
         snap_send *s = &n->snap.send[i];
         if (s->fd < 0) continue;
-        if (!link_to(n, (int)i))
+        if (n->members[i].id == 0)
+            send_close(s); /* the member was removed: the core has no one to hear the outcome */
+        else if (!link_to(n, (int)i))
             send_finish(n, (int)i, 0, "the link is down");
         else if (now - s->progress_ms > STALL_MS)
             send_finish(n, (int)i, 0, "no progress");
