@@ -502,10 +502,10 @@ def flag_value(words, flag):
 
 
 def cluster_member(words):
-    """(client port, peer port) of a stage 5 server started with --id N
+    """(client port, peer port) of a stage 5 or 6 server started with --id N
     --cluster N=HOST:CPORT:PPORT,...: its own entry gives its ports. None
     for any other command."""
-    if not re.match(r"(?:\./)?build/bin/stage5-", words[0]):
+    if not re.match(r"(?:\./)?build/bin/stage[56]-", words[0]):
         return None
     ident, spec = flag_value(words, "--id"), flag_value(words, "--cluster")
     if ident is None or spec is None:

@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "digest.h"
 #include "durability.h"
@@ -189,6 +190,9 @@ static void cmd_snapshot(conn *c, const kv_slice *argv, size_t argc) {
         conn_block(c);
     }
 }
+
+/* CLUSTER ADD/REMOVE/NODES: membership change (cluster.c). */
+static void cmd_cluster(conn *c, const kv_slice *argv, size_t argc) { cluster_command(&c->srv->node, c, argv, argc); }
 
 static void cmd_quit(conn *c, const kv_slice *argv, size_t argc) {
     reply_ok(&c->out);
@@ -360,6 +364,7 @@ static const command command_table[] = {
     {"role", 1, cmd_role, 0},
     {"digest", 1, cmd_digest, 0},
     {"snapshot", 1, cmd_snapshot, 0},
+    {"cluster", -2, cmd_cluster, 0},
     {"auth", -2, cmd_auth, CMD_NOAUTH},
 };
 

@@ -19,6 +19,7 @@ typedef struct server_config {
     const char *requirepass_file;    /* clients must AUTH with this password */
     const char *cluster_secret_file; /* peers prove they hold this secret to each other */
     long long id;                     /* this node's id in cluster */
+    int join;                         /* started to join a running cluster: silent until added */
     const char *cluster;              /* "1=HOST:CLIENTPORT:PEERPORT,..."; built from --bind/--port when absent */
     long long election_timeout_ms;    /* base election timeout (randomized up to twice it) */
     long long heartbeat_ms;           /* the tick: a leader's heartbeat interval */

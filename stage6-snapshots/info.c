@@ -88,7 +88,7 @@ static int render_raft(const server *srv, kv_buf *out) {
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];
-        if (a->id == n->self) continue;
+        if (a->id == n->self || a->id == 0) continue;
         raft_index match = 0;
         unsigned idle = 0;
         int known = raft_peer_progress(rf, a->id, &match, &idle);

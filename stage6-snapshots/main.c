@@ -63,6 +63,10 @@ int main(int argc, char **argv) {
          "every member, this node included: ID=HOST:CLIENTPORT:PEERPORT,... (default: a one-node cluster on "
          "--bind:--port)",
          0, 0, NULL, "SPEC"},
+        {"join", FLAG_BOOL, &cfg.join,
+         "this node is joining a running cluster (its --cluster names the members and itself): it neither votes "
+         "nor campaigns until the leader adds it with CLUSTER ADD",
+         0, 0, NULL, NULL},
         {"election-timeout-ms", FLAG_INT, &cfg.election_timeout_ms,
          "a follower that hears no leader for this long (randomized up to twice it) starts an election (default 1000)",
          2, 600000, NULL, "MS"},

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "conn.h"
 #include "hard_state.h"
+#include "cluster.h"
 #include "log.h"
 #include "peers.h"
 #include "resp_reply.h"
@@ -88,9 +89,25 @@ int node_parse_cluster(const char *spec, node_addr *out, unsigned *n, char *err,
 }
 
 const node_addr *node_member(const node *n, raft_id id) {
+    if (id == 0) return NULL; /* 0 also marks a removed member's empty slot */
     for (unsigned i = 0; i < n->nmembers; i++)
         if (n->members[i].id == id) return &n->members[i];
     return NULL;
+}
+
+void node_members_text(const node *n, char *buf, size_t cap) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < n->nmembers && at < cap; i++) {
+        const node_addr *a = &n->members[i];
+        int w = snprintf(buf + at, cap - at, "%s%u=%s:%d:%d", i ? "," : "", a->id, a->host, a->client_port,
+                         a->peer_port);
+        if (w < 0 || (size_t)w >= cap - at) {
+            buf[at] = '\0'; /* cannot happen with RAFT_MAX_NODES short entries; keep it well formed */
+            return;
+        }
+        at += (size_t)w;
+    }
 }
 
 int node_is_leader(const node *n) { return raft_role(n->raft) == RAFT_LEADER; }
@@ -192,10 +209,19 @@ int node_propose(node *n, conn *c, const void *data, size_t len) {
         reply_error(&c->out, "%s", text);
         return -1;
     }
-    pending *p = r == RAFT_OK ? push_pending(n) : NULL;
+    if (r != RAFT_OK) {
+        reply_error(&c->out, "OOM command not allowed: out of memory");
+        return -1;
+    }
+    node_wait_entry(n, c, idx, term);
+    return 0;
+}
+
+void node_wait_entry(node *n, conn *c, raft_index idx, raft_term term) {
+    pending *p = push_pending(n);
     if (!p) {
         reply_error(&c->out, "OOM command not allowed: out of memory");
-        return -1; /* a proposal that went in without a waiter just applies */
+        return; /* a proposal that went in without a waiter just applies */
     }
     p->conn_id = c->id;
     p->kind = PENDING_WRITE;
@@ -204,7 +230,6 @@ int node_propose(node *n, conn *c, const void *data, size_t len) {
     p->deadline_ms = uv_now(n->srv->loop) + n->write_timeout_ms;
     conn_block(c);
     node_kick(n);
-    return 0;
 }
 
 int node_read_begin(node *n, conn *c, const kv_slice *argv, size_t argc) {
@@ -327,10 +352,16 @@ static void apply_entry(node *n, const struct raft_entry *e) {
         Kv__Command *cmd = kv__command__unpack(NULL, e->len, e->data);
         if (!cmd) fatal("a committed entry does not hold a command");
         fix_empty(cmd, 1);
-        int r = sm_apply(&n->srv->store, &n->sessions, e->index, cmd, reply);
+        int r = 0;
+        if (cmd->op == KV__COMMAND__OP__MEMBER)
+            cluster_apply_member(n, cmd); /* an address, not data: the store never sees it */
+        else
+            r = sm_apply(&n->srv->store, &n->sessions, e->index, cmd, reply);
         fix_empty(cmd, 0);
         if (r != 0) fatal("out of memory applying a committed entry");
         kv__command__free_unpacked(cmd, NULL);
+    } else if (e->type == RAFT_ENTRY_CONFIG) {
+        cluster_apply_config(n, e, reply);
     }
     for (size_t i = 0; i < n->npend; i++) {
         pending *p = &n->pend[i];
@@ -419,6 +450,7 @@ static void handle_ready(node *n, const struct raft_ready *rd, raft_index *appli
     if (rd->snapshot_index) {
         /* 2a: the snapshot received replaces the state machine and the log */
         snapshot_install(n, rd->snapshot_index, rd->snapshot_term);
+        cluster_installed(n, &rd->snapshot_conf, &n->snap.recv.meta);
         n->nunsynced = 0; /* discarded, or covered by the snapshot */
         n->truncate_pending = 0;
         while (n->nheld > 0) free(n->held[--n->nheld].data);
@@ -536,6 +568,7 @@ void node_between_syncs(node *n) {
 static void on_tick(uv_timer_t *t) {
     node *n = t->data;
     raft_tick(n->raft);
+    cluster_tick(n);
     peers_dial(n);
     snapshot_send_tick(n);
     uint64_t now = uv_now(n->srv->loop);
@@ -580,7 +613,17 @@ static int restore(node *n) {
     size_t count;
     if (wal_read_entries(w, &ents, &count) != 0) return -1;
     int r = RAFT_OK;
+    if (snap_index > 0 && n->snap.meta.conf_len > 0) {
+        struct raft_membership conf;
+        if (raft_membership_decode(n->snap.meta.conf, n->snap.meta.conf_len, &conf) != RAFT_OK ||
+            raft_restore_membership(n->raft, &conf) != RAFT_OK) {
+            wal_free_entries(ents, count);
+            kv_log(KV_LOG_ERROR, "snapshot %" PRIu64 " holds a configuration the Raft core refuses", snap_index);
+            return -1;
+        }
+    }
     if (term > 0 || count > 0 || snap_index > 0) r = raft_restore(n->raft, term, vote, snap_index, snap_term, ents, count);
+    if (r == RAFT_OK) cluster_restore(n, &n->snap.meta, ents, count);
     wal_free_entries(ents, count);
     if (r != RAFT_OK) {
         kv_log(KV_LOG_ERROR,
@@ -635,6 +678,7 @@ int node_init(server *srv, node *n) {
     rc.heartbeat_ticks = 1;
     rc.election_ticks = (unsigned)(cfg->election_timeout_ms / cfg->heartbeat_ms);
     if (rc.election_ticks < 2) rc.election_ticks = 2;
+    rc.join = cfg->join != 0;
     rc.seed = ((uint64_t)n->self * 0x9E3779B97F4A7C15ull) ^ uv_hrtime();
     n->raft = raft_new(&rc);
     if (!n->raft) {

@@ -129,6 +129,9 @@ typedef struct node {
     raft_index applied_index; /* what the store and the table hold (a snapshot's base, then entries) */
     raft_term applied_term;
     snapshotter snap;  /* snapshot.h */
+    /* the configuration as of applied_index (cluster.c diffs each CONFIG
+     * entry applied against it) */
+    struct raft_membership applied_conf;
     /* snapshot transfers the core asked for and this server cannot make
      * yet (InstallSnapshot over the peer port): reported failed after
      * raft_advance */
@@ -170,11 +173,16 @@ int node_is_leader(const node *n);
 /* Proposes the packed command; blocks c until it applies, then replies
  * what the state machine computed. -1: an error reply was written. */
 int node_propose(node *n, conn *c, const void *data, size_t len);
+/* Blocks c until the entry proposed at (index, term) applies, then replies
+ * what applying it wrote (cluster.c's changes). */
+void node_wait_entry(node *n, conn *c, raft_index index, raft_term term);
 /* Starts a linearizable read of argv for c (copied); blocks c. -1: an error reply was written. */
 int node_read_begin(node *n, conn *c, const kv_slice *argv, size_t argc);
 /* True while c's read is being served (commands.c then runs it locally). */
 int node_serving(const node *n, const conn *c);
 
 const node_addr *node_member(const node *n, raft_id id);
+/* The member address table in --cluster's syntax (what a snapshot keeps). */
+void node_members_text(const node *n, char *buf, size_t cap);
 
 #endif

@@ -20,7 +20,7 @@
 
 static int slot_of(const node *n, raft_id id) {
     for (unsigned i = 0; i < n->nmembers; i++)
-        if (n->members[i].id == id) return (int)i;
+        if (id != 0 && n->members[i].id == id) return (int)i;
     return -1;
 }
 
@@ -101,10 +101,11 @@ static int on_message(peer_link *l, const Kv__PeerMessage *m) {
             return -1;
         }
         int slot = slot_of(n, m->raft_hello->node_id);
-        if (slot < 0 || m->raft_hello->node_id == n->self || m->raft_hello->cluster_size != n->nmembers) {
+        /* The cluster's size changes with CLUSTER ADD/REMOVE: only the id
+         * must be one this node knows the address of. */
+        if (slot < 0 || m->raft_hello->node_id == n->self) {
             char why[160];
-            snprintf(why, sizeof why, "node id %u or cluster size %u does not match this node's --cluster",
-                     m->raft_hello->node_id, m->raft_hello->cluster_size);
+            snprintf(why, sizeof why, "node id %u is not a member this node knows of", m->raft_hello->node_id);
             peer_link_fail(l, why);
             return -1;
         }
@@ -202,7 +203,7 @@ void peers_dial(node *n) {
     uint64_t now = uv_now(n->srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];
-        if (a->id == n->self || n->out[i] || now < n->next_dial_ms[i] || a->peer_port == 0) continue;
+        if (a->id == 0 || a->id == n->self || n->out[i] || now < n->next_dial_ms[i] || a->peer_port == 0) continue;
         struct sockaddr_storage addr;
         if (uv_ip4_addr(a->host, a->peer_port, (struct sockaddr_in *)&addr) != 0 &&
             uv_ip6_addr(a->host, a->peer_port, (struct sockaddr_in6 *)&addr) != 0)

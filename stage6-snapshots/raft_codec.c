@@ -1,5 +1,6 @@
 /* raft_codec.c - struct raft_msg to and from the RaftMessage protobuf
- * (common/proto/peer.proto), field for field. */
+ * (common/proto/peer.proto), field for field: stage 6 adds the vote's
+ * transfer flag, TIMEOUT_NOW and CONFIG entries. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ int raft_codec_encode(const struct raft_msg *m, Kv__RaftMessage *pm, void **scra
     pm->conflict_index = m->conflict_index;
     pm->read_seq = m->read_seq;
     pm->leader_commit = m->leader_commit;
+    pm->transfer = m->transfer;
     if (m->n_entries == 0) return 0;
     size_t n = m->n_entries;
     char *mem = malloc(n * (sizeof(Kv__RaftEntry *) + sizeof(Kv__RaftEntry)));
@@ -50,7 +52,9 @@ void raft_codec_free(void *scratch) { free(scratch); }
 
 int raft_codec_decode(const Kv__RaftMessage *pm, struct raft_msg *m) {
     memset(m, 0, sizeof *m);
-    if (pm->type < RAFT_MSG_PREVOTE || pm->type > RAFT_MSG_HEARTBEAT_RESP) return -1;
+    /* RAFT_MSG_SNAPSHOT never travels as a RaftMessage: the receiver steps
+     * it itself once the whole file is stored (snapshot_send.c). */
+    if (pm->type < RAFT_MSG_PREVOTE || pm->type > RAFT_MSG_TIMEOUT_NOW || pm->type == RAFT_MSG_SNAPSHOT) return -1;
     m->type = (int)pm->type;
     m->from = pm->from;
     m->to = pm->to;
@@ -67,12 +71,13 @@ int raft_codec_decode(const Kv__RaftMessage *pm, struct raft_msg *m) {
     m->conflict_index = pm->conflict_index;
     m->read_seq = pm->read_seq;
     m->leader_commit = pm->leader_commit;
+    m->transfer = pm->transfer;
     if (pm->n_entries == 0) return 0;
     m->entries = calloc(pm->n_entries, sizeof *m->entries);
     if (!m->entries) return -1;
     for (size_t i = 0; i < pm->n_entries; i++) {
         const Kv__RaftEntry *e = pm->entries[i];
-        if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP) {
+        if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP && e->type != RAFT_ENTRY_CONFIG) {
             free(m->entries);
             m->entries = NULL;
             return -1;

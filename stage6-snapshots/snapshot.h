@@ -25,6 +25,7 @@
 
 #include "raft.h"
 #include "sessions.h"
+#include "snapshot_file.h"
 #include "store.h"
 #include "peer.pb-c.h"
 
@@ -53,6 +54,7 @@ typedef struct snap_recv {
     raft_index staged_index;
     kv_store store;
     sessions table;
+    snap_meta meta; /* the staged file's configuration and member addresses */
 } snap_recv;
 
 typedef struct snapshotter {
@@ -62,6 +64,9 @@ typedef struct snapshotter {
     int child_pid;         /* > 0 while a child writes */
     raft_index index;      /* the running child's snapshot */
     raft_term term;
+    /* the running child's configuration and member addresses; at start-up,
+     * the loaded snapshot's (node.c restores them) */
+    snap_meta meta;
     uint64_t started_ms;
     uint64_t *waiters;     /* SNAPSHOT clients (connection ids) waiting for the outcome */
     size_t nwaiters, waiters_cap;

@@ -106,7 +106,8 @@ static int put_key(void *ctx, const char *key, size_t klen, const char *val, siz
     return put_record(ctx, &rec);
 }
 
-static int write_all(writer *w, uint64_t index, uint64_t term, const kv_store *store, const sessions *table) {
+static int write_all(writer *w, uint64_t index, uint64_t term, const kv_store *store, const sessions *table,
+                     const snap_meta *meta) {
     if (put_bytes(w, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0) return -1;
     Kv__SnapshotHeader h = KV__SNAPSHOT_HEADER__INIT;
     h.index = index;
@@ -114,6 +115,11 @@ static int write_all(writer *w, uint64_t index, uint64_t term, const kv_store *s
     h.keys = kv_store_count(store);
     h.sessions = sessions_count(table);
     h.max_sessions = table->max;
+    if (meta) {
+        h.conf.data = (uint8_t *)meta->conf;
+        h.conf.len = meta->conf_len;
+        h.members = (char *)meta->members;
+    }
     Kv__SnapshotRecord rec = KV__SNAPSHOT_RECORD__INIT;
     rec.body_case = KV__SNAPSHOT_RECORD__BODY_HEADER;
     rec.header = &h;
@@ -143,11 +149,11 @@ static int write_all(writer *w, uint64_t index, uint64_t term, const kv_store *s
 }
 
 int snap_write_file(const char *path, uint64_t index, uint64_t term, const kv_store *store, const sessions *table,
-                    uint64_t *bytes) {
+                    const snap_meta *meta, uint64_t *bytes) {
     writer w = {.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (w.fd < 0) return -1;
     kv_buf_init(&w.buf);
-    int r = write_all(&w, index, term, store, table);
+    int r = write_all(&w, index, term, store, table, meta);
     int saved = errno;
     kv_buf_free(&w.buf);
     if (close(w.fd) != 0 && r == 0) {
@@ -225,6 +231,15 @@ static int check_records(const unsigned char *map, size_t size, kv_store *store,
                 info->keys = rec->header->keys;
                 info->sessions = rec->header->sessions;
                 info->max_sessions = rec->header->max_sessions;
+                const char *mem = rec->header->members ? rec->header->members : "";
+                if (rec->header->conf.len > SNAP_CONF_MAX || strlen(mem) >= SNAP_MEMBERS_MAX) {
+                    snprintf(err, errlen, "offset %zu: the header's configuration is too large", off);
+                    bad = 1;
+                } else {
+                    info->meta.conf_len = rec->header->conf.len;
+                    if (info->meta.conf_len) memcpy(info->meta.conf, rec->header->conf.data, info->meta.conf_len);
+                    memcpy(info->meta.members, mem, strlen(mem) + 1);
+                }
                 table->max = info->max_sessions ? (size_t)info->max_sessions : table->max;
             }
         } else if (rec->body_case == KV__SNAPSHOT_RECORD__BODY_KEY) {

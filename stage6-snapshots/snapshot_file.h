@@ -6,7 +6,9 @@
  *   "KVSNAP01"                       8-byte magic (the format's version)
  *   record*                          u32 BE length, u32 BE CRC32C of the
  *                                    payload, payload = kv.SnapshotRecord
- *     header                         index, term, key and session counts
+ *     header                         index, term, key and session counts,
+ *                                    the Raft configuration and member
+ *                                    addresses at index
  *     key   (header.keys of them)
  *     session (header.sessions, in id order)
  *     trailer                        record count, CRC32C of every byte
@@ -34,15 +36,28 @@ void snap_file_name(char *out, size_t cap, uint64_t index, uint64_t term);
  * index and term, or 0. */
 int snap_parse_name(const char *name, uint64_t *index, uint64_t *term);
 
-/* Writes store and table as the snapshot at (index, term) into path
+/* What a snapshot holds besides the data: the Raft configuration at its
+ * index (raft_membership_encode; conf_len 0 = none) and the member address
+ * table at that index ("ID=HOST:CLIENTPORT:PEERPORT,...", --cluster's
+ * syntax; "" = none). */
+#define SNAP_CONF_MAX 64
+#define SNAP_MEMBERS_MAX 4096
+typedef struct snap_meta {
+    uint8_t conf[SNAP_CONF_MAX];
+    size_t conf_len;
+    char members[SNAP_MEMBERS_MAX];
+} snap_meta;
+
+/* Writes store and table (and meta, if not NULL) as the snapshot at (index, term) into path
  * (created, truncated), and fsyncs it. Runs in the forked child, but is an
  * ordinary function (the unit tests call it). Returns 0, or -1 with errno
  * set. *bytes gets the file's size. */
 int snap_write_file(const char *path, uint64_t index, uint64_t term, const kv_store *store, const sessions *table,
-                    uint64_t *bytes);
+                    const snap_meta *meta, uint64_t *bytes);
 
 typedef struct snap_info {
     uint64_t index, term, keys, sessions, max_sessions, bytes;
+    snap_meta meta;
 } snap_info;
 
 /* Reads and checks path; loads its keys into store and its sessions into

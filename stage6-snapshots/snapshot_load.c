@@ -111,6 +111,7 @@ int snapshot_load_at_start(node *n, raft_index *index, raft_term *term) {
         if (snap_read_file(path, &n->srv->store, &n->sessions, &info, err, sizeof err) == 0 &&
             info.index == list[i].index && info.term == list[i].term) {
             s->last_bytes = info.bytes;
+            s->meta = info.meta;
             kv_log(KV_LOG_INFO, "loaded snapshot %s: index %" PRIu64 " (term %" PRIu64 "), %" PRIu64 " keys, %" PRIu64
                    " sessions, %" PRIu64 " bytes", path, info.index, info.term, info.keys, info.sessions, info.bytes);
             break;

@@ -158,7 +158,9 @@ void snapshot_send_tick(node *n) {
     for (unsigned i = 0; i < n->nmembers; i++) {
         snap_send *s = &n->snap.send[i];
         if (s->fd < 0) continue;
-        if (!link_to(n, (int)i))
+        if (n->members[i].id == 0)
+            send_close(s); /* the member was removed: the core has no one to hear the outcome */
+        else if (!link_to(n, (int)i))
             send_finish(n, (int)i, 0, "the link is down");
         else if (now - s->progress_ms > STALL_MS)
             send_finish(n, (int)i, 0, "no progress");
@@ -241,6 +243,7 @@ static int recv_complete(node *n) {
     }
     close(dfd);
     r->staged_index = r->index;
+    r->meta = info.meta;
     n->snap.received_ok++;
     kv_log(KV_LOG_INFO, "node %u: received snapshot %s (%" PRIu64 " keys, %" PRIu64 " sessions, %" PRIu64 " bytes)",
            n->self, final, info.keys, info.sessions, info.bytes);
@@ -327,6 +330,7 @@ void snapshot_install(node *n, raft_index index, raft_term term) {
             kv_log(KV_LOG_ERROR, "cannot install snapshot %s: %s; exiting", path, err);
             _exit(1);
         }
+        r->meta = info.meta;
     }
     kv_store_free(&srv->store);
     srv->store = r->store;

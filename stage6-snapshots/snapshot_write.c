@@ -182,7 +182,7 @@ static void run_child(node *n, pid_t parent) {
         snapshot_crash_point(n, "snapshot-child");
     }
     uint64_t bytes;
-    int r = snap_write_file(tmp, s->index, s->term, &n->srv->store, &n->sessions, &bytes);
+    int r = snap_write_file(tmp, s->index, s->term, &n->srv->store, &n->sessions, &s->meta, &bytes);
     if (r != 0) fprintf(stderr, "snapshot writer: %s: %s\n", tmp, strerror(errno));
     _exit(r == 0 ? 0 : 1);
 }
@@ -193,6 +193,12 @@ int snapshot_start(node *n) {
     if (n->applied_index == 0 || n->applied_index <= s->last_index) return 1;
     s->index = n->applied_index;
     s->term = n->applied_term;
+    /* The configuration and the addresses as of the applied index: a node
+     * restarted from this snapshot, or sent it, must know its members. */
+    struct raft_membership conf;
+    s->meta.conf_len = 0;
+    if (raft_membership_at(n->raft, s->index, &conf) == RAFT_OK) s->meta.conf_len = raft_membership_encode(&conf, s->meta.conf);
+    node_members_text(n, s->meta.members, sizeof s->meta.members);
     pid_t parent = getpid();
     fflush(stderr);
     pid_t pid = fork();

@@ -1,5 +1,5 @@
 /* wal_raft.c - Raft's additions to the log: terms, suffix truncation,
- * reading entries back (see wal_raft.h). */
+ * reading entries back, configuration entries (see wal_raft.h). */
 #include "wal_raft.h"
 
 #include <errno.h>
@@ -26,6 +26,12 @@ int wal_append_entry(wal *w, const struct raft_entry *e) {
             kv_log(KV_LOG_ERROR, "WAL: entry %" PRIu64 " does not hold a command", e->index);
             return -1;
         }
+    } else if (e->type == RAFT_ENTRY_CONFIG) {
+        /* The record format holds commands: a configuration travels as
+         * one whose value is the core's encoding (borrowed, not freed). */
+        noop.op = KV__COMMAND__OP__CONFIG;
+        noop.value.data = e->data;
+        noop.value.len = e->len;
     }
     int r = record_encode(&w->pending, e->index, e->term, cmd);
     if (cmd != &noop) kv__command__free_unpacked(cmd, NULL);
@@ -182,7 +188,13 @@ static int push_entry(struct raft_entry **arr, size_t *n, size_t *cap, const Kv_
     e->index = rec->index;
     e->term = rec->term;
     e->type = rec->command->op == KV__COMMAND__OP__NOOP ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL;
-    if (e->type == RAFT_ENTRY_NORMAL) {
+    if (rec->command->op == KV__COMMAND__OP__CONFIG) {
+        e->type = RAFT_ENTRY_CONFIG;
+        e->len = rec->command->value.len;
+        e->data = malloc(e->len ? e->len : 1);
+        if (!e->data) return -1;
+        if (e->len) memcpy(e->data, rec->command->value.data, e->len);
+    } else if (e->type == RAFT_ENTRY_NORMAL) {
         e->len = kv__command__get_packed_size(rec->command);
         e->data = malloc(e->len ? e->len : 1);
         if (!e->data) return -1;

@@ -3,7 +3,8 @@
  * empty key and value, sessions with and without a reply, the table's
  * limit); and every way a file can be damaged refused with an offset at or
  * before the damage: a byte flipped at every offset, the file cut at every
- * length, bytes after the trailer, and a record dropped at a boundary. */
+ * length, bytes after the trailer, and a record dropped at a boundary. The
+ * header keeps the configuration and member addresses given to it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +57,7 @@ static int teardown(void **state) {
 
 static void write_and_slurp(fixture *f) {
     uint64_t bytes = 0;
-    assert_int_equal(snap_write_file(f->path, 1234, 5, &f->store, &f->table, &bytes), 0);
+    assert_int_equal(snap_write_file(f->path, 1234, 5, &f->store, &f->table, NULL, &bytes), 0);
     FILE *fp = fopen(f->path, "rb");
     assert_non_null(fp);
     f->bytes = malloc(bytes);
@@ -85,6 +86,27 @@ static int read_back(const fixture *f, snap_info *info, long *offset, char *err,
     kv_store_free(&s);
     sessions_free(&t);
     return r;
+}
+
+/* The configuration and the address table come back as written; without
+ * them the header says none. */
+static void test_meta_round_trip(void **state) {
+    fixture *f = *state;
+    snap_meta meta = {.conf = {1, 0, 0, 0, 1, 4, 0, 0, 0, 0}, .conf_len = 10};
+    snprintf(meta.members, sizeof meta.members, "1=127.0.0.1:7006:17006,4=127.0.0.1:7036:17036");
+    uint64_t bytes;
+    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, &meta, &bytes), 0);
+    snap_info info;
+    long off;
+    char err[256];
+    assert_int_equal(read_back(f, &info, &off, err, sizeof err), 0);
+    assert_int_equal(info.meta.conf_len, 10);
+    assert_memory_equal(info.meta.conf, meta.conf, 10);
+    assert_string_equal(info.meta.members, meta.members);
+    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, NULL, &bytes), 0);
+    assert_int_equal(read_back(f, &info, &off, err, sizeof err), 0);
+    assert_int_equal(info.meta.conf_len, 0);
+    assert_string_equal(info.meta.members, "");
 }
 
 static void test_round_trip(void **state) {
@@ -214,6 +236,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test(test_names),
+        cmocka_unit_test_setup_teardown(test_meta_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_flipped_byte_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_cut_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_after_trailer_are_refused, setup, teardown),
