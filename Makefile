@@ -7,7 +7,7 @@ VG_DIR      ?= build-valgrind
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 STAGES      := stage1-single-node stage2-wal stage3-client stage4-replication stage5-raft stage6-snapshots
 
-.PHONY: sim-stage5 sim-stage6 jepsen-stage5 timeline help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
+.PHONY: sim-stage5 sim-stage6 jepsen-stage5 jepsen-stage6 timeline help deps build build-valgrind release test valgrind demo bench fuzz clean check-copies cluster-stage4 doc-check \
         test-stage1 test-stage2 test-stage3 test-stage4 test-stage5 test-stage6 \
         diff-stage2 diff-stage3 diff-stage4 diff-stage5 diff-stage6 lab-lint \
         $(foreach n,1 2 3 4 5 6,lab-stage$(n) lab-test-stage$(n) lab-reset-stage$(n))
@@ -27,6 +27,7 @@ help:
 	@echo "make sim-stage5 [SEEDS=N]  the Raft core's seeded simulation, N seeds per scenario (default 2000)"
 	@echo "make sim-stage6 [SEEDS=N]  the same for stage 6's core, with snapshots and InstallSnapshot"
 	@echo "make jepsen-stage5 [RUNS=N] [SEED=s] [MIX=kill|partition|mixed] [DURATION=secs]"
+	@echo "make jepsen-stage6 [RUNS=N] [SEED=s] [MIX=kill|partition|mixed|membership] [DURATION=secs]  (snapshots every 50 entries)"
 	@echo "                   N linearizability fault runs against a real 3-node stage 5 cluster, a table at the end"
 	@echo "make timeline RUN=events.jsonl [OUT=x.html]  draw a Raft run's events as an HTML timeline"
 	@echo "make timeline SCENARIO=Figure8 SEED=5 [SIM=raft_sim_broken_commit_old_term]"
@@ -112,6 +113,12 @@ sim-stage6: build
 RUNS ?= 5
 jepsen-stage5: build
 	@/usr/bin/python3 scripts/jepsen_stage5.py --bin-dir $(BUILD_DIR)/bin --runs $(RUNS) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX)) $(if $(DURATION),--duration $(DURATION))
+# The same against stage 6 with --snapshot-entries 50 (snapshots, truncation
+# and InstallSnapshot many times a run) and the membership mix (CLUSTER
+# REMOVE and ADD of a follower) in the rotation; notes/06 6.12.
+jepsen-stage6: build
+	@/usr/bin/python3 scripts/jepsen_stage5.py --stage 6 --bin-dir $(BUILD_DIR)/bin --runs $(RUNS) \
 	  $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX)) $(if $(DURATION),--duration $(DURATION))
 
 # The course's runnable examples against the test build (also part of make

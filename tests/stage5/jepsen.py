@@ -26,6 +26,7 @@
 import collections
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -73,7 +74,7 @@ class Run:
 
     def __init__(self, seed, duration=12.0, mix="mixed", clients=5, keys=3, key_period=2.0, rate=50.0,
                  out_dir=None, follower_reads=False, notleader_writes=None, op_timeout=3.0, checker_timeout=60.0,
-                 binary=None, keep_logs=False):
+                 binary=None, keep_logs=False, server_flags=(), stage=5):
         if mix not in MIXES:
             raise ValueError("mix must be one of %s" % ", ".join(MIXES))
         self.seed, self.duration, self.mix = seed, duration, mix
@@ -88,6 +89,8 @@ class Run:
         self.checker_timeout = checker_timeout
         self.binary = binary
         self.keep_logs = keep_logs
+        self.server_flags = tuple(server_flags)   # e.g. stage 6's --snapshot-entries 50
+        self.stage = stage
         self.recorder = None
         self.schedule = make_schedule(seed, duration, MIXES[mix])
         self.stop = threading.Event()
@@ -136,7 +139,8 @@ class Run:
                      "node1.log", "node2.log", "node3.log"):
             if os.path.exists(os.path.join(self.out_dir, name)):
                 os.unlink(os.path.join(self.out_dir, name))
-        extra = ("--follower-read-staleness-ms", str(2000 * SCALE)) if self.follower_reads else ()
+        extra = self.server_flags + (("--follower-read-staleness-ms", str(2000 * SCALE)) if self.follower_reads
+                                     else ())
         self._events_file = open(os.path.join(self.out_dir, "nemesis.jsonl"), "w")
         self._timeline_file = open(os.path.join(self.out_dir, "faults.timeline.jsonl"), "w")
         converge_error = None
@@ -186,6 +190,7 @@ class Run:
             except AssertionError as e:
                 converge_error = str(e)
             recorder.close()
+            self.snapshots = count_snapshots(cluster)
             # Checked before the nodes stop: a failing run keeps their logs.
             return self.verdict(converge_error)
         except BaseException:
@@ -241,7 +246,7 @@ class Run:
     def verdict(self, converge_error):
         history = [dict(o) for o in self.recorder.ops()]
         result, html = judge(history, self.out_dir, self.checker_timeout,
-                             "Stage 5 fault run, seed %d (%s)" % (self.seed, self.mix))
+                             "Stage %d fault run, seed %d (%s)" % (self.stage, self.seed, self.mix))
         faults = [e for e in self.events if e["event"] == "fault"]
         verdict = VERDICTS[result.verdict]
         if converge_error:
@@ -257,7 +262,10 @@ class Run:
                        converge_error=converge_error, html=html, out_dir=self.out_dir,
                        ops_kinds=self.ops, notleader_writes=self.notleader_writes,
                        unexpected=list(self.unexpected),
-                       client_errors=list(self.client_errors), history=history)
+                       client_errors=list(self.client_errors), history=history,
+                       snapshots=getattr(self, "snapshots", None),
+                       fault_problems=["%s: %s" % (e["kind"], e.get("skipped") or e.get("error"))
+                                       for e in faults if e.get("skipped") or e.get("error")])
         with open(os.path.join(self.out_dir, "summary.json"), "w") as f:
             json.dump({k: v for k, v in rr.__dict__.items() if k not in ("checker", "history")}, f, indent=1)
         return rr
@@ -268,6 +276,27 @@ class Run:
                 shutil.copyfile(s.log_path, os.path.join(self.out_dir, "node%d.log" % i))
             except OSError:
                 pass
+
+
+def count_snapshots(cluster):
+    """Snapshots taken and installed over the whole run, from the nodes'
+    logs (kept across restarts; INFO's raft_snapshots_taken and
+    raft_snapshots_received start again at 0 in each process, so a kill
+    would lose them). None when the server logs no snapshots (stage 5)."""
+    taken = installed = 0
+    per_node = {}
+    for i, s in sorted(cluster.nodes.items()):
+        try:
+            text = s.log()
+        except OSError:
+            continue
+        t = len(re.findall(r"snapshot at index \d+ \(term \d+\) done in", text))
+        n = text.count(": installed snapshot ")
+        per_node[i] = {"taken": t, "installed": n}
+        taken, installed = taken + t, installed + n
+    if not taken and not installed and "snapshot" not in " ".join(cluster.nodes[1].args):
+        return None
+    return {"taken": taken, "installed": installed, "per_node": per_node}
 
 
 VERDICTS = {"ok": "linearizable", "fail": "NOT linearizable", "unknown": "unknown"}
@@ -307,9 +336,9 @@ def inject_stale_read(history):
     return None
 
 
-def default_out_dir():
-    """build/jepsen-stage5 next to the build's bin/ directory."""
-    return os.path.join(os.path.dirname(os.path.abspath(kvtest.BIN_DIR or ".")), "jepsen-stage5")
+def default_out_dir(name="jepsen-stage5"):
+    """build/jepsen-stage5 (or `name`) next to the build's bin/ directory."""
+    return os.path.join(os.path.dirname(os.path.abspath(kvtest.BIN_DIR or ".")), name)
 
 
 def describe(rr):
@@ -321,6 +350,13 @@ def describe(rr):
         ", ".join("%s x%d" % kv for kv in sorted(kinds.items())) or "none"))
     lines.append("  client replies: %s; not recorded (refused reads, redirects): %d" % (
         ", ".join("%s=%d" % kv for kv in sorted(rr.stats.items())), rr.not_recorded))
+    if rr.snapshots is not None:
+        lines.append("  snapshots: %d taken, %d installed by InstallSnapshot (%s)" % (
+            rr.snapshots["taken"], rr.snapshots["installed"],
+            ", ".join("node %d: %d/%d" % (i, v["taken"], v["installed"])
+                      for i, v in sorted(rr.snapshots["per_node"].items()))))
+    if rr.fault_problems:
+        lines.append("  faults not carried out: %s" % "; ".join(rr.fault_problems))
     if rr.unexpected:
         lines.append("  unexpected replies (recorded as unknown): %s" % "; ".join(rr.unexpected[:5]))
     if rr.client_errors:
