@@ -116,7 +116,7 @@ jepsen-stage5: build
 	  $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX)) $(if $(DURATION),--duration $(DURATION))
 # The same against stage 6 with --snapshot-entries 50 (snapshots, truncation
 # and InstallSnapshot many times a run) and the membership mix (CLUSTER
-# REMOVE and ADD of a follower) in the rotation; notes/06 6.12.
+# REMOVE and ADD of a follower) in the rotation; notes/06 6.11.
 jepsen-stage6: build
 	@/usr/bin/python3 scripts/jepsen_stage5.py --stage 6 --bin-dir $(BUILD_DIR)/bin --runs $(RUNS) \
 	  $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX)) $(if $(DURATION),--duration $(DURATION))
