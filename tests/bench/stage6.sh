@@ -8,8 +8,8 @@
 #      store preloaded with BENCH_STORE_KEYS keys (default 200,000, so the fork
 #      copies a real heap and the child writes tens of MB), a snapshot is being
 #      written most of the time the load runs (--snapshot-bytes 0 in both).
-#      The load is raft_bench put at 50 clients (as stage5.sh). Target: p99 with snapshots at most 2x p99
-#      without. The snapshots taken during each round (raft_snapshots_taken
+#      The load is raft_bench put at 50 clients (as stage5.sh). Target: p99
+#      with snapshots at most 2x p99 without. The snapshots taken during each round (raft_snapshots_taken
 #      from INFO raft, summed over the three nodes) are printed.
 #   2. Restart time with BENCH_RESTART_KEYS keys (default 1,000,000): a
 #      one-node stage 6 loaded and snapshotted (SNAPSHOT, one more write and
