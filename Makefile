@@ -35,7 +35,7 @@ help:
 	@echo "make timeline LOGS=\"node1.log node2.log node3.log\" [RUN=harness-events.jsonl]  a real stage 5 run"
 	@echo "make cluster-stage4 a stage 4 leader and two followers on loopback until Ctrl-C"
 	@echo "make doc-check     run the commands of README.md and notes/ marked doc-check, compare their output"
-	@echo "make bench         release build, benchmarks against redis-server (stages 1-4) and etcd 3.4 (stage 5)"
+	@echo "make bench         release build, benchmarks against redis-server (stages 1-4) and etcd 3.4 (stages 5-6)"
 	@echo "make fuzz          run the RESP parser and peer frame fuzzers for a bounded time each (FUZZ_SECONDS)"
 	@echo "make cluster-stage5 a three-node stage 5 Raft cluster on loopback until Ctrl-C"
 	@echo "make partition-stage5  the same behind fault proxies: isolate, cut, block, delay, heal by hand"

@@ -198,3 +198,156 @@ bench_table_row() {
     printf '%-6s | %8s | %14s | %14s | %6s | %18s | %18s\n' "$1" "$2" "$3" "$6" "$(bench_ratio "$3" "$6")" \
         "$4/$5" "$7/$8"
 }
+
+# --- Raft clusters (ours and etcd): shared by stage5.sh and stage6.sh ---------
+# A script using these sets OURS_BIN (the server binary), RAFT_BENCH, ETCDPUT,
+# KEY_SIZE and VAL_SIZE, and may set OURS_EXTRA_ARGS (more flags for each of
+# our nodes) and OURS_DIR (the nodes' directories, default $BENCH_TMP/ours).
+
+# bench_build_etcdput: builds the Go load generator for etcd ($ETCDPUT, from
+# tests/bench/etcdput) in GOPATH mode, offline, against Debian's etcd sources,
+# when it is missing or older than its source.
+bench_build_etcdput() {
+    local ETCDPUT_SRC="$BENCH_ROOT/tests/bench/etcdput"
+    if [[ ! -x "$ETCDPUT" || "$ETCDPUT_SRC/main.go" -nt "$ETCDPUT" ]]; then
+        bench_log "building $ETCDPUT (go, GOPATH mode)"
+        mkdir -p "$(dirname "$ETCDPUT")"
+        (cd "$ETCDPUT_SRC" && bench_exec "$BENCH_TMP/go-build.log" env GO111MODULE=off GOPATH=/usr/share/gocode \
+            GOFLAGS= GOCACHE="$BENCH_BUILD/go-cache" go build -o "$ETCDPUT" .) ||
+            { cat "$BENCH_TMP/go-build.log" >&2; bench_die "go build of tests/bench/etcdput failed"; }
+    fi
+}
+
+# wait_for WHAT SECONDS CMD...: polls CMD until it succeeds or the deadline.
+# On a timeout the servers' logs are shown.
+wait_for() {
+    local what="$1" timeout="$2" log
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            for log in "$BENCH_TMP"/*.log; do
+                [[ -s "$log" ]] && { echo "--- $log" >&2; tail -15 "$log" >&2; }
+            done
+            bench_die "timed out waiting for $what"
+        fi
+        sleep 0.05
+    done
+}
+
+# --- the two clusters ----------------------------------------------------------
+# OURS_PORTS / ETCD_URLS (client side), *_PIDS, in node order; OURS_ARGS and
+# ETCD_ARGS hold each node's command line so a killed node restarts the same.
+
+start_ours_node() { # INDEX
+    local i="$1"
+    # shellcheck disable=SC2206 # the arguments were stored word by word
+    local args=(${OURS_ARGS[$i]})
+    bench_start "ours-$i-$SECONDS" "$OURS_BIN" "${args[@]}"
+    OURS_PIDS[i]=$BENCH_LAST_PID
+}
+
+start_ours() {
+    OURS_PORTS=("$(bench_free_port)" "$(bench_free_port)" "$(bench_free_port)")
+    local peers=("$(bench_free_port)" "$(bench_free_port)" "$(bench_free_port)") spec="" i
+    for i in 0 1 2; do spec+="${spec:+,}$((i + 1))=127.0.0.1:${OURS_PORTS[$i]}:${peers[$i]}"; done
+    OURS_ARGS=() OURS_PIDS=()
+    for i in 0 1 2; do
+        mkdir -p "${OURS_DIR:-$BENCH_TMP/ours}/node$i"
+        OURS_ARGS[i]="--id $((i + 1)) --cluster $spec --data-dir ${OURS_DIR:-$BENCH_TMP/ours}/node$i/data --fsync always --log-level warn${OURS_EXTRA_ARGS:+ $OURS_EXTRA_ARGS}"
+        start_ours_node "$i"
+    done
+}
+
+# One node says leader and every node names it (ROLE: role, term, leader id, ...).
+ours_ready() {
+    local port roles leaders=0 ids=""
+    for port in "${OURS_PORTS[@]}"; do
+        roles="$(redis-cli -h 127.0.0.1 -p "$port" role 2>/dev/null | tr -d '\r' | head -3 | paste -sd' ')" || return 1
+        [[ "$roles" =~ ^(leader|follower)\ [0-9]+\ ([0-9]+)$ ]] || return 1
+        [[ ${BASH_REMATCH[1]} == leader ]] && leaders=$((leaders + 1))
+        ids+="${BASH_REMATCH[2]} "
+    done
+    ((leaders == 1)) && [[ "$(tr ' ' '\n' <<<"$ids" | sort -u | grep -c .)" == 1 ]]
+}
+
+ours_leader_port() {
+    local port
+    for port in "${OURS_PORTS[@]}"; do
+        if [[ "$(redis-cli -h 127.0.0.1 -p "$port" role 2>/dev/null | head -1 | tr -d '\r')" == leader ]]; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+start_etcd_node() { # INDEX
+    local i="$1"
+    # shellcheck disable=SC2206
+    local args=(${ETCD_ARGS[$i]})
+    bench_start "etcd-$i-$SECONDS" etcd "${args[@]}"
+    ETCD_PIDS[i]=$BENCH_LAST_PID
+}
+
+start_etcd() {
+    local cports=("$(bench_free_port)" "$(bench_free_port)" "$(bench_free_port)")
+    local pports=("$(bench_free_port)" "$(bench_free_port)" "$(bench_free_port)") initial="" i
+    for i in 0 1 2; do initial+="${initial:+,}n$i=http://127.0.0.1:${pports[$i]}"; done
+    ETCD_URLS=() ETCD_ARGS=() ETCD_PIDS=()
+    for i in 0 1 2; do
+        ETCD_URLS[i]="http://127.0.0.1:${cports[$i]}"
+        mkdir -p "$BENCH_TMP/etcd/node$i"
+        # Defaults kept where they matter: heartbeat 100 ms, election timeout
+        # 1000 ms (ours too), snapshots every 100,000 entries.
+        ETCD_ARGS[i]="--name n$i --data-dir $BENCH_TMP/etcd/node$i/data
+            --listen-client-urls ${ETCD_URLS[$i]} --advertise-client-urls ${ETCD_URLS[$i]}
+            --listen-peer-urls http://127.0.0.1:${pports[$i]} --initial-advertise-peer-urls http://127.0.0.1:${pports[$i]}
+            --initial-cluster $initial --initial-cluster-state new --initial-cluster-token kvbench
+            --logger zap --log-level error --log-outputs stderr"
+        start_etcd_node "$i"
+    done
+}
+
+etcd_ready() { "$ETCDPUT" leader -endpoints "$(IFS=,; echo "${ETCD_URLS[*]}")" >/dev/null 2>&1; }
+
+etcd_leader_url() {
+    local i
+    i="$("$ETCDPUT" leader -endpoints "$(IFS=,; echo "${ETCD_URLS[*]}")" 2>"$BENCH_TMP/leader.err")" ||
+        { cat "$BENCH_TMP/leader.err" >&2; return 1; }
+    echo "${ETCD_URLS[$i]}"
+}
+
+# --- one measurement -------------------------------------------------------------
+
+# put_run SYSTEM CLIENTS N: appends "ops p50 p99" to $BENCH_TMP/put-SYSTEM-CLIENTS.
+put_run() {
+    local sys="$1" clients="$2" n="$3" out="$BENCH_TMP/put.out" target
+    if [[ $sys == ours ]]; then
+        target="$(ours_leader_port)" || bench_die "no leader in our cluster"
+        bench_exec "$out" "$RAFT_BENCH" put "$target" "$clients" "$n" "$KEY_SIZE" "$VAL_SIZE" ||
+            { cat "$out" >&2; bench_die "raft_bench put failed (port $target, $clients clients)"; }
+    else
+        target="$(etcd_leader_url)" || bench_die "no agreed leader in the etcd cluster"
+        bench_exec "$out" "$ETCDPUT" put -endpoint "$target" -clients "$clients" -total "$n" \
+            -key-size "$KEY_SIZE" -val-size "$VAL_SIZE" ||
+            { cat "$out" >&2; bench_die "etcdput put failed ($target, $clients clients)"; }
+    fi
+    local line
+    line="$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+$' "$out" | tail -1 || true)"
+    [[ -n "$line" ]] || { cat "$out" >&2; bench_die "no result from the $sys load generator"; }
+    echo "$line" >>"$BENCH_TMP/put-$sys-$clients"
+}
+
+# median_run FILE: of lines "ops p50 p99", the median by ops (the lower of the
+# two middle ones for an even count), then its spread: "ops p50 p99 spread%".
+median_run() {
+    sort -n -k1,1 "$1" | awk '{ l[NR] = $0; o[NR] = $1 } END {
+        m = int((NR + 1) / 2); split(l[m], x, " ")
+        printf "%s %s %s %.0f\n", x[1], x[2], x[3], (o[m] > 0) ? 100 * (o[NR] - o[1]) / o[m] : 0 }'
+}
+
+# median_min_max FILE: "median min max" of one number per line.
+median_min_max() {
+    sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%s %s %s\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
