@@ -39,7 +39,14 @@ typedef struct writer {
     kv_buf buf;
     uint32_t crc; /* over every byte written so far */
     uint64_t records, bytes;
+    uint64_t flushed, synced; /* bytes handed to the file; bytes whose writeback was started */
 } writer;
+
+/* Start writing back every SYNC_EVERY bytes as the file grows (Redis's
+ * rdb-save-incremental-fsync): one fsync of a whole large file at the end
+ * would flush it all at once, and the WAL's fdatasyncs, on the same disk
+ * and file system journal, would wait behind it: the writes' p99. */
+#define SYNC_EVERY (4u << 20)
 
 static void put_u32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)(v >> 24);
@@ -61,8 +68,16 @@ static int flush(writer *w) {
         if (k < 0) return -1;
         p += k;
         n -= (size_t)k;
+        w->flushed += (uint64_t)k;
     }
     w->buf.start = w->buf.len = 0;
+    if (w->flushed - w->synced >= SYNC_EVERY) {
+        /* Waits for an earlier writeback of the range, starts this one. A
+         * failure here is not fatal: the final fsync still decides. */
+        (void)sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->flushed - w->synced),
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+        w->synced = w->flushed;
+    }
     return 0;
 }
 
