@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvtest  # noqa: E402
@@ -540,6 +541,30 @@ class TestPartition(unittest.TestCase):
         own = self.nodes[2].server.address[1]
         self.assertEqual(arg, "1=127.0.0.1:7105:%d,2=127.0.0.1:7205:%d,3=127.0.0.1:7305:%d"
                          % (self.mesh.proxy(2, 1).port, own, self.mesh.proxy(2, 3).port))
+
+
+class TestMeshAvoidsNodePorts(unittest.TestCase):
+    def test_a_proxy_never_takes_a_port_chosen_for_a_node(self):
+        # The kernel picks each proxy's port, and it may pick one chosen for
+        # a node that has not bound it yet (a flake seen in stage5.faults: a
+        # node could not listen, its client port led to a proxy). Here the
+        # "kernel" offers a peer port, then a client port, then free ones.
+        offered = iter([5002, 6001, 7001, 6002, 7002])
+        made = []
+
+        class Offered:
+            def __init__(self, target, listen_host, name):
+                self.port, self.closed = next(offered), False
+                made.append(self)
+
+            def close(self):
+                self.closed = True
+
+        with mock.patch.object(kvtest.faultproxy, "FaultProxy", Offered):
+            mesh = ProxyMesh({1: ("127.0.0.1", 5001), 2: ("127.0.0.1", 5002)}, avoid=[6001, 6002])
+        self.assertEqual((mesh.proxy(1, 2).port, mesh.proxy(2, 1).port), (7001, 7002))
+        self.assertEqual([(p.port, p.closed) for p in made],
+                         [(5002, True), (6001, True), (7001, False), (6002, True), (7002, False)])
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ class RaftCluster:
                              for i in range(1, n + 1))
         self.mesh = self.partition = None
         if mesh:
-            self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in self.peer_port})
+            self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in self.peer_port},
+                                         avoid=ports)
             self.partition = kvtest.Partition(self.mesh)
         self.nodes = {}
         for i in range(1, n + 1):

@@ -549,22 +549,42 @@ class ProxyMesh:
     every ordered pair of distinct nodes (stage 5); for stage 4 the
     (follower, leader) pairs. The proxies exist before the nodes start (a
     connection to a node that is not up yet is reset, as a down node's
-    would be)."""
+    would be).
 
-    def __init__(self, listeners, pairs=None, listen_host="127.0.0.1"):
+    avoid: ports no proxy may listen on. The proxies take ports the kernel
+    picks, and the ports picked for the nodes (free_port()) are not bound
+    until the nodes start: a proxy on one of them makes that node fail to
+    bind, and a client that dials the node reaches the proxy instead. The
+    listeners' peer ports are always avoided; pass the client ports too."""
+
+    def __init__(self, listeners, pairs=None, listen_host="127.0.0.1", avoid=()):
         self.listeners = dict(listeners)
         if pairs is None:
             pairs = [(a, b) for a in self.listeners for b in self.listeners if a != b]
+        avoid = set(avoid) | {int(addr[1]) for addr in self.listeners.values()}
         self.proxies = {}
         try:
             for d, l in pairs:
                 if l not in self.listeners:
                     raise ValueError("pair (%r, %r): %r has no listener address" % (d, l, l))
-                self.proxies[(d, l)] = FaultProxy(self.listeners[l], listen_host=listen_host,
-                                                  name="proxy %s->%s" % (d, l))
+                self.proxies[(d, l)] = self._proxy_avoiding(self.listeners[l], listen_host,
+                                                            "proxy %s->%s" % (d, l), avoid)
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def _proxy_avoiding(target, listen_host, name, avoid):
+        rejected = []  # kept listening until a proxy is found, so the kernel cannot hand the port out again
+        try:
+            while True:
+                p = FaultProxy(target, listen_host=listen_host, name=name)
+                if p.port not in avoid:
+                    return p
+                rejected.append(p)
+        finally:
+            for p in rejected:
+                p.close()
 
     def __enter__(self):
         return self
