@@ -6,9 +6,8 @@ follower_read_verdict follower_read_check(const node *n, uint64_t now_ms) {
     const struct raft *r = n->raft;
     raft_id leader = raft_leader(r);
     if (raft_role(r) != RAFT_FOLLOWER || leader == 0) return FOLLOWER_READ_NO_LEADER;
-    uint64_t heard = 0;
-    for (unsigned i = 0; i < n->nmembers; i++)
-        if (n->members[i].id == leader) heard = n->last_heard_ms[i];
+    const node_addr *a = node_member(n, leader);
+    uint64_t heard = a ? n->last_heard_ms[a - n->members] : 0;
     /* last_heard_ms counts any message from that node; in this term the
      * leader sends us only appends and heartbeats. */
     if (heard == 0 || now_ms - heard > n->follower_read_staleness_ms) return FOLLOWER_READ_STALE;

@@ -2,7 +2,9 @@
 # --cluster-secret-file every pair of nodes proves the secret to each other
 # before any Raft message crosses. Nodes with the same secret elect a leader
 # and replicate; a node with another secret, or none, never receives an entry
-# (its store stays empty) and both sides log why; secret files that are too
+# (its store stays empty) and both sides log why; a handshake out of order,
+# a challenge of the wrong size and a forged response each close that link
+# with their reason logged; secret files that are too
 # open or too short are refused at start; and a peer address off loopback
 # without a secret is refused at start (protected mode).
 import os
@@ -12,8 +14,13 @@ import tempfile
 
 import kvtest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "stage4"))
+import peer_wire as pw  # noqa: E402
 from raftcluster import SCALE, RaftCluster  # noqa: E402
+
+CHALLENGE, CHALLENGE_RESPONSE, RAFT_HELLO, RAFT = 2, 3, 16, 17  # PeerMessage fields (common/proto/peer.proto)
 
 SECRET = b"the-stage5-cluster-secret-0001\n"
 OTHER = b"some-other-cluster-secret-0002\n"
@@ -87,6 +94,35 @@ class PeerAuthTest(kvtest.ServerTestCase):
         c = self.cluster({1: same, 2: same})
         self.check_outsider(c, 3, "the other node has a cluster secret and this one has none",
                             "this node requires a cluster secret and the other node has none")
+
+    def handshake_refused(self, frames, reason):
+        """A peer that claims to be node 2 and holds no secret: the node
+        closes the link with reason in its log and still serves."""
+        same = ("--cluster-secret-file", self.secret())
+        c = self.cluster({1: same, 2: same, 3: same})
+        s = pw.peer_socket(c.peer_port[1], timeout=5 * SCALE)
+        self.addCleanup(s.close)
+        hello = pw.message(RAFT_HELLO, pw.field_varint(1, 2) + pw.field_varint(2, 3) + pw.field_varint(3, 1))
+        pw.send_quietly(s, hello + frames)
+        pw.wait_closed(s, timeout=5 * SCALE)
+        line = "peer 127.0.0.1:%d: %s" % (s.getsockname()[1], reason)
+        self.wait_log(c.nodes[1], line)
+        with c.nodes[1].connect() as conn:
+            self.assertEqual(conn.command("PING"), "PONG")
+
+    def test_handshake_out_of_order_is_refused(self):
+        # A Raft message where the challenge must come.
+        beat = pw.message(RAFT, pw.field_varint(1, 7) + pw.field_varint(2, 2) + pw.field_varint(3, 1))
+        self.handshake_refused(beat, "unexpected message during the cluster-secret handshake")
+
+    def test_challenge_of_the_wrong_size_is_refused(self):
+        self.handshake_refused(pw.message(CHALLENGE, pw.field_bytes(1, b"short")), "malformed challenge")
+
+    def test_a_forged_response_is_refused(self):
+        # A well-formed challenge, then a response that is not the HMAC.
+        frames = pw.message(CHALLENGE, pw.field_bytes(1, b"n" * 32)) + \
+            pw.message(CHALLENGE_RESPONSE, pw.field_bytes(1, b"m" * 32))
+        self.handshake_refused(frames, "node 2 did not prove the cluster secret")
 
     def refused_at_start(self, args, message):
         p = kvtest.run_binary(["--id", "1", "--data-dir", os.path.join(self.dir, "data"), *args],
