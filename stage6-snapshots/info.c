@@ -83,8 +83,9 @@ static int render_raft(const server *srv, kv_buf *out) {
                      (unsigned long long)sn->taken, (unsigned long long)sn->failed,
                      (unsigned long long)sn->loaded_ms, (unsigned long long)raft_first_index(rf),
                      (unsigned long long)srv->wal.segs[0].first, (unsigned long long)sn->log_bytes_since);
-    r |= append_line(out, "raft_snapshots_sent:%llu\r\nraft_snapshots_received:%llu\r\n",
-                     (unsigned long long)sn->sent_ok, (unsigned long long)sn->received_ok);
+    r |= append_line(out, "raft_snapshots_sent:%llu\r\nraft_snapshots_received:%llu\r\nlatest_fork_usec:%llu\r\n",
+                     (unsigned long long)sn->sent_ok, (unsigned long long)sn->received_ok,
+                     (unsigned long long)sn->fork_usec);
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];

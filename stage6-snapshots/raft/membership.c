@@ -257,8 +257,10 @@ static int change_allowed(const struct raft *r) {
         return RAFT_ERR_NOT_LEADER;
     if (RAFT_BROKEN_CONFIG_PENDING)
         return RAFT_OK;
+    /* LAB one-change-at-a-time: refuse (RAFT_ERR_CHANGE_PENDING) while the latest configuration entry (r->conf_index) is uncommitted, or before this term has committed an entry of its own (committed_in_term) */
     if (r->conf_index > r->commit || !committed_in_term(r))
         return RAFT_ERR_CHANGE_PENDING;
+    /* END LAB */
     return RAFT_OK;
 }
 

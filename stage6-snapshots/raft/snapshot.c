@@ -63,12 +63,14 @@ void snapshot_on_message(struct raft *r, const struct raft_msg *m) {
     replication_follow(r, m->from, m->snap_index); /* a snapshot holds only committed entries */
     raft_index i = m->snap_index;
     raft_term t;
+    /* LAB snapshot-older: a snapshot at or below our commit index is old news (a duplicate, or overtaken by appends): acknowledge our commit index (replication_hold_ack) and return without touching the log */
     if (i <= r->commit && !RAFT_BROKEN_SNAPSHOT_OLD) {
         /* Older than what we know committed (a duplicate, or overtaken by
          * appends): installing it would take the state machine back. */
         replication_hold_ack(r, m->from, r->commit);
         return;
     }
+    /* END LAB */
     if (log_term(&r->log, i, &t) && t == m->snap_term && !RAFT_BROKEN_SNAPSHOT_TRUNCATE) {
         /* Our log already holds its last entry, so (Log Matching) everything
          * before it too: keep the log, entries after it included, and apply

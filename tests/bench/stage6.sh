@@ -119,7 +119,8 @@ on_snaps="$(paste -sd, "$BENCH_TMP/snaps-on")"
 off_snaps="$(paste -sd, "$BENCH_TMP/snaps-off")"
 use_cluster on
 snap_bytes="$(redis-cli -h 127.0.0.1 -p "$(ours_leader_port)" info raft | tr -d '\r' |
-    awk -F: '$1 == "raft_snapshot_bytes" { b = $2 } $1 == "raft_snapshot_duration_ms" { d = $2 } END { print b, d }')"
+    awk -F: '$1 == "raft_snapshot_bytes" { b = $2 } $1 == "raft_snapshot_duration_ms" { d = $2 }
+             $1 == "latest_fork_usec" { f = $2 } END { print b, d, f }')"
 for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 rm -rf "$BENCH_TMP/off" "$BENCH_TMP/on"
@@ -278,7 +279,7 @@ printf '%s\n' "-------------------------------+------------+------------------+-
 printf '%-30s | %10s | %16s | %7s | %s\n' "--snapshot-entries 0" "$off_ops" "$off_p50/$off_p99" "$off_spread%" "$off_snaps"
 printf '%-30s | %10s | %16s | %7s | %s\n' "--snapshot-entries $SNAP_ENTRIES" "$on_ops" "$on_p50/$on_p99" "$on_spread%" "$on_snaps"
 echo "p99 with / without: $(bench_ratio "$off_p99" "$on_p99") (target at most 2x: $(verdict "$on_p99 <= 2 * $off_p99"));" \
-    "the leader's last snapshot: $(cut -d' ' -f1 <<<"$snap_bytes") bytes, written in $(cut -d' ' -f2 <<<"$snap_bytes") ms"
+    "the leader's last snapshot: $(cut -d' ' -f1 <<<"$snap_bytes") bytes, written in $(cut -d' ' -f2 <<<"$snap_bytes") ms, its fork() held the loop $(cut -d' ' -f3 <<<"$snap_bytes") us"
 echo
 echo "2. restart with $RESTART_KEYS keys (${VAL_SIZE}-byte values): process start to the first correct GET of the last key;" \
     "median of $RESTART_TRIALS alternating"

@@ -51,8 +51,11 @@ class Snapshots(kvtest.ServerTestCase):
         sid = c.command("SESSION", "OPEN")
         self.assertEqual(c.command("SEQ", sid, 1, "INCR", "counter"), 1)
         expected["counter"] = b"1"
+        self.assertEqual(info(c)["latest_fork_usec"], "0")
         self.assertEqual(c.command("SNAPSHOT"), "OK")
         i = info(c)
+        self.assertGreater(int(i["latest_fork_usec"]), 0)  # fork() always takes microseconds
+        self.assertRegex(srv.log(), r"snapshot started \(child pid \d+, fork %s us\)" % i["latest_fork_usec"])
         self.assertGreater(int(i["raft_snapshot_index"]), 200)
         self.assertEqual(int(i["raft_snapshots_taken"]), 1)
         self.assertEqual(i["raft_snapshot_in_progress"], "0")
