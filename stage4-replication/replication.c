@@ -121,11 +121,15 @@ int repl_init(server *srv, repl *r) {
         }
     }
     if (history_load(srv->wal.dir, &r->hist) != 0) return -1;
+    /* Every role syncs on the loop (durability.h): a follower's one writer
+     * is the leader's stream; a leader's clients wait for the same sync
+     * whether a worker runs it or the loop does, and the hand-off cost more
+     * than the reads it let through (4.15.3). */
+    durability_sync_on_loop(&srv->durability, 1);
     if (srv->cfg.replicaof) {
         if (parse_replicaof(r, srv->cfg.replicaof) != 0) return -1;
         r->role = ROLE_FOLLOWER;
         r->link_down_since_ms = uv_now(srv->loop);
-        durability_sync_on_loop(&srv->durability, 1); /* its one writer is the leader's stream */
     } else {
         r->role = ROLE_LEADER;
         if (begin_history(r) != 0) return -1;
@@ -161,7 +165,6 @@ int repl_promote(repl *r) {
     r->role = ROLE_LEADER;
     r->leader_host[0] = '\0';
     r->leader_client_addr[0] = '\0';
-    durability_sync_on_loop(&r->srv->durability, 0); /* clients again: they must not wait behind the disk */
     if (begin_history(r) != 0) return -1;
     kv_log(KV_LOG_INFO, "replication: promoted to leader at index %" PRIu64, repl_last_index(r));
     return 0;
@@ -175,7 +178,6 @@ int repl_follow(repl *r, const char *host, int peer_port) {
     r->leader_peer_port = peer_port;
     r->leader_client_addr[0] = '\0';
     r->role = ROLE_FOLLOWER;
-    durability_sync_on_loop(&r->srv->durability, 1);
     r->next_attempt_ms = 0;
     r->link_down_since_ms = uv_now(r->srv->loop);
     kv_log(KV_LOG_INFO, "replication: now following %s:%d", host, peer_port);
