@@ -7,7 +7,9 @@
 # raft_snapshot_sending, polled) and then
 #   - kills -9 the leader: the follower ends with the new leader's snapshot
 #     (one install, not the old leader's half) and its log, same DIGEST,
-#     every acknowledged write present;
+#     every acknowledged write present; and, when the new leader still has
+#     the log (it never snapshots), the follower is caught up by appends and
+#     deletes the half-received file instead of keeping it open;
 #   - kills -9 the follower: its half-received file is on disk but never
 #     used; restarted cut off, it removes the file and serves its own old
 #     snapshot; healed, it is sent the snapshot again and catches up.
@@ -59,14 +61,15 @@ def snap_files(c, i):
                  "ASan runs it")
 class InterruptedInstall(FaultCase):
 
-    def behind_the_log(self, c, lead, behind, acked):
-        """Stops behind, writes until every other node's log starts after
-        behind's last entry, restarts behind with the leader's link to it
-        delayed, and returns once the snapshot transfer to it is under way."""
+    def behind_the_log(self, c, lead, behind, acked, compacting=None):
+        """Stops behind, writes until the log of every other node (or of
+        those in compacting) starts after behind's last entry, restarts
+        behind with the leader's link to it delayed, and returns once the
+        snapshot transfer to it is under way."""
         last = int(info(c, behind)["raft_last_index"])
         c.stop(behind)
         set_many(self, c, lead, ["k%d" % i for i in range(KEYS)], VALUE, acked)
-        for i in c.running():
+        for i in compacting or c.running():
             kvtest.wait_for(lambda: int(info(c, i)["raft_log_first_index"]) > last + 1, timeout=secs(20),
                             message="node %d to compact its log past entry %d" % (i, last))
         c.delay(DELAY_MS, src=lead, dst=behind)
@@ -118,6 +121,38 @@ class InterruptedInstall(FaultCase):
         self.assertNotEqual(c.wait_same_digest(timeout=20), digest)
         self.assertEqual(info(c, behind)["raft_snapshots_received"], "1")
         # The old leader comes back and follows: the three agree.
+        c.delay(0)
+        c.restart(lead)
+        self.assertEqual(c.wait_leader(secs(self.election_bound(c))), new)
+        c.wait_same_digest(timeout=30)
+
+    def test_leader_killed_mid_transfer_new_leader_has_the_log(self):
+        # Node 3 never snapshots, so it keeps the whole log, and its long
+        # election timeout keeps it from leading first.
+        c = self.cluster(extra=["--snapshot-entries", "300"],
+                         node_extra={3: ["--snapshot-entries", "0", "--election-timeout-ms", "1500"]})
+        lead = c.wait_leader(self.election_bound(c))
+        self.assertNotEqual(lead, 3, "node 3's election timeout is three times the others'")
+        behind, other = [i for i in (1, 2) if i != lead][0], 3
+        acked = {}
+        set_many(self, c, lead, ["early%d" % i for i in range(20)], "e", acked)
+        c.wait_same_digest()
+        self.behind_the_log(c, lead, behind, acked, compacting=[lead])
+        self.assertEqual(info(c, other)["raft_log_first_index"], "1")
+        c.kill9(lead)
+        new = c.wait_leader_among([behind, other], timeout=secs(self.election_bound(c) + 3))
+        self.assertEqual(new, other)
+        # Caught up by appends: no snapshot installed, and the half file of
+        # the old leader's transfer is dropped (not kept open until some
+        # later transfer or restart).
+        c.wait_same_digest(timeout=30)
+        kvtest.wait_for(lambda: info(c, behind)["raft_snapshot_receiving"] == "0"
+                        and "recv.tmp" not in snap_files(c, behind), timeout=secs(5),
+                        message="node %d to drop the half-received snapshot" % behind)
+        self.assertEqual(info(c, behind)["raft_snapshots_received"], "0")
+        self.assertIn("failed: a newer term began", c.nodes[behind].log())
+        check_acked(self, c, new, acked)
+        set_many(self, c, new, ["after%d" % i for i in range(50)], "a", acked)
         c.delay(0)
         c.restart(lead)
         self.assertEqual(c.wait_leader(secs(self.election_bound(c))), new)
