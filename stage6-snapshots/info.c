@@ -86,6 +86,22 @@ static int render_raft(const server *srv, kv_buf *out) {
     r |= append_line(out, "raft_snapshots_sent:%llu\r\nraft_snapshots_received:%llu\r\nlatest_fork_usec:%llu\r\n",
                      (unsigned long long)sn->sent_ok, (unsigned long long)sn->received_ok,
                      (unsigned long long)sn->fork_usec);
+    /* Transfers under way, so that a test (or an operator) can act while
+     * one is in flight instead of guessing how long it takes: on a leader,
+     * how many it is sending and their bytes sent; on a follower, whether a
+     * received file is open and how much of it has arrived. */
+    unsigned sending = 0;
+    uint64_t sending_bytes = 0;
+    for (unsigned i = 0; i < RAFT_MAX_NODES; i++)
+        if (sn->send[i].fd >= 0) {
+            sending++;
+            sending_bytes += sn->send[i].sent;
+        }
+    r |= append_line(out,
+                     "raft_snapshot_sending:%u\r\nraft_snapshot_sending_bytes:%llu\r\n"
+                     "raft_snapshot_receiving:%d\r\nraft_snapshot_receiving_bytes:%llu\r\n",
+                     sending, (unsigned long long)sending_bytes, sn->recv.fd >= 0,
+                     (unsigned long long)(sn->recv.fd >= 0 ? sn->recv.received : 0));
     uint64_t now = uv_now(srv->loop);
     for (unsigned i = 0; i < n->nmembers; i++) {
         const node_addr *a = &n->members[i];

@@ -571,6 +571,7 @@ static void on_tick(uv_timer_t *t) {
     cluster_tick(n);
     peers_dial(n);
     snapshot_send_tick(n);
+    snapshot_recv_tick(n);
     uint64_t now = uv_now(n->srv->loop);
     for (size_t i = n->npend; i-- > 0;)
         if (n->pend[i].deadline_ms <= now) {

@@ -47,7 +47,9 @@ typedef struct snap_recv {
     int fd;                 /* snap/recv.tmp; -1: none */
     raft_index index;
     raft_term snap_term;
+    raft_term term;         /* the sending leader's term */
     uint64_t received;
+    uint64_t progress_ms;   /* loop time of the last chunk */
     /* a received file, checked and loaded, waiting for the core's Ready to
      * say "install it" (owned; moved into the server on install) */
     int staged;
@@ -120,6 +122,9 @@ void snapshot_recv_on_chunk(node *n, int slot, const Kv__SnapshotChunk *c);
 /* The tick: transfers with no progress for a while, or whose link went
  * down, are reported failed. */
 void snapshot_send_tick(node *n);
+/* Follower, the tick: a half-received file whose sender's term has passed,
+ * or with no chunk for a while, is deleted (a new transfer starts over). */
+void snapshot_recv_tick(node *n);
 /* Follower, Ready step 2a: the snapshot at index replaces the store, the
  * session table and the log. */
 void snapshot_install(node *n, raft_index index, raft_term term);

@@ -15,7 +15,8 @@
  * final name, the directory fsynced, and only then is the RAFT_MSG_SNAPSHOT
  * stepped. The core's next Ready (step 2a) installs the staged state and
  * empties the WAL (at a moment no fdatasync holds it), then reports the
- * install persisted. */
+ * install persisted. A half-received file is deleted once a newer term
+ * begins or no chunk comes for STALL_MS: its sender will not finish it. */
 #include "snapshot.h"
 
 #include <errno.h>
@@ -259,12 +260,15 @@ void snapshot_recv_on_chunk(node *n, int slot, const Kv__SnapshotChunk *c) {
         r->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         r->index = c->index;
         r->snap_term = c->snap_term;
+        r->term = c->term;
         r->received = 0;
         if (r->fd < 0) {
             recv_abort(n, strerror(errno));
             send_ack(n, slot, c->index, 0, 0, 1);
             return;
         }
+        kv_log(KV_LOG_INFO, "node %u: receiving snapshot %" PRIu64 " from node %u (leader in term %" PRIu64 ")",
+               n->self, c->index, n->members[slot].id, c->term);
     } else if (r->fd < 0 || c->index != r->index || c->offset != r->received) {
         send_ack(n, slot, c->index, r->received, 0, 1); /* a chunk lost with a broken link: start again */
         return;
@@ -281,6 +285,7 @@ void snapshot_recv_on_chunk(node *n, int slot, const Kv__SnapshotChunk *c) {
         off += (size_t)w;
     }
     r->received += c->data.len;
+    r->progress_ms = uv_now(n->srv->loop);
     if (!c->last) {
         send_ack(n, slot, c->index, r->received, 0, 0);
         return;
@@ -307,6 +312,18 @@ void snapshot_recv_on_chunk(node *n, int slot, const Kv__SnapshotChunk *c) {
     if (raft_step(n->raft, &m) != RAFT_OK) n->stats.bad_messages++;
     send_ack(n, slot, c->index, r->received, 1, 0);
     node_process(n);
+}
+
+/* A leader that stops sending never says so: it died, lost its term, or
+ * caught the follower up by appends after all. Without this the file stays
+ * open and on disk until the next transfer or restart. */
+void snapshot_recv_tick(node *n) {
+    snap_recv *r = &n->snap.recv;
+    if (r->fd < 0) return;
+    if (raft_current_term(n->raft) > r->term)
+        recv_abort(n, "a newer term began (a leader sends its snapshot from the start)");
+    else if (uv_now(n->srv->loop) - r->progress_ms > STALL_MS)
+        recv_abort(n, "no chunk for a while");
 }
 
 void snapshot_install(node *n, raft_index index, raft_term term) {
