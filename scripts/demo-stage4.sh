@@ -15,14 +15,17 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# free_port: a port in 20000-59999 nothing listens on and this script has not
-# picked yet. (Another program could take it before the server binds it: the
-# server then fails to start and the demo says so.)
+# free_port: a port in 20000-31999 nothing listens on and this script has not
+# picked yet. Below Linux's ephemeral range (32768-60999), where outgoing
+# connections take their local ports: on a busy machine a port there that
+# nothing listens on can be some connection's local port, and the server's
+# bind then fails. (Another program could still take it: the server then
+# fails to start and the demo says so.)
 TAKEN=" "
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     case "$TAKEN" in *" $p "*) continue ;; esac
     if ! nc -z 127.0.0.1 "$p" 2>/dev/null; then
       TAKEN="$TAKEN$p "

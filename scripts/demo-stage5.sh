@@ -21,7 +21,7 @@ TAKEN=" "
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     case "$TAKEN" in *" $p "*) continue ;; esac
     if ! nc -z 127.0.0.1 "$p" 2>/dev/null; then
       TAKEN="$TAKEN$p "

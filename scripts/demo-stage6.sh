@@ -13,9 +13,10 @@ PID6=""
 stop_all() { if [ -n "$PID6" ]; then kill -9 "$PID6" 2>/dev/null || true; fi; }
 trap stop_all EXIT
 
+# A free port below the ephemeral range, as demo-stage4.sh's free_port says why.
 port=""
 for _ in $(seq 1 100); do
-  p=$((20000 + RANDOM % 40000))
+  p=$((20000 + RANDOM % 12000))
   if ! nc -z 127.0.0.1 "$p" 2>/dev/null; then port=$p; break; fi
 done
 [ -n "$port" ] || { echo "no free port found" >&2; exit 1; }

@@ -204,6 +204,7 @@ int server_init(server *srv, const server_config *cfg) {
     if (r != 0) r = uv_ip6_addr(cfg->bind, (int)cfg->port, (struct sockaddr_in6 *)&addr);
     if (r != 0) {
         kv_log(KV_LOG_ERROR, "--bind %s is not an IPv4 or IPv6 address", cfg->bind);
+        repl_stop(&srv->repl);
         return -1;
     }
     /* Signal handlers before the listener: once a client (or a test) can
@@ -219,6 +220,10 @@ int server_init(server *srv, const server_config *cfg) {
     if (r == 0) r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
     if (r != 0) {
         kv_log(KV_LOG_ERROR, "cannot listen on %s:%lld: %s", cfg->bind, cfg->port, uv_strerror(r));
+        /* A follower is already dialling its leader: close that link its own
+         * way (server_free's blanket close would close it a second time when
+         * the cancelled dial reports back). */
+        repl_stop(&srv->repl);
         return -1;
     }
     uv_timer_init(srv->loop, &srv->shutdown_timer);

@@ -44,8 +44,8 @@ int main(int argc, char **argv) {
          "MICROS"},
         {"log-level", FLAG_CHOICE, &cfg.log_level, "error, warn, info or debug (default info)", 0, 0, log_levels,
          "LEVEL"},
-        {"data-dir", FLAG_STRING, &cfg.data_dir, "where the log and the Raft state live (default ./data/stage6)", 0, 0, NULL,
-         "DIR"},
+        {"data-dir", FLAG_STRING, &cfg.data_dir,
+         "where the log, the snapshots (snap/) and the Raft state live (default ./data/stage6)", 0, 0, NULL, "DIR"},
         {"fsync", FLAG_CHOICE, &cfg.fsync,
          "always: reply after the write is on disk; everysec: fsync once a second; no: leave it to the OS "
          "(default always)",

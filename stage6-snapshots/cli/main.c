@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
     int npos = 0;
     char **pos = NULL;
     const flag_program prog = {
-        .name = "kvcli-stage5",
+        .name = "kvcli-stage6",
         .summary = "Interactive client for the KV workbook server. With a command, runs it once and exits\n"
                    "0 (success) or 1 (error reply or connection failure). Aliases: PUT=SET DELETE=DEL STATS=INFO.\n"
                    "A write sent to a follower is refused with READONLY and sent again to the leader it names;\n"

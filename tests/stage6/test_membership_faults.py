@@ -137,7 +137,7 @@ class ChangesDuringPartitions(FaultCase):
         self.assertError(c.command(old, "CLUSTER", "ADD", "6=127.0.0.1:1:2"), "NOTLEADER leader=unknown")
         # The majority elects a leader and makes a change of its own (a
         # learner that never answers: it stays a learner).
-        new = c.wait_leader_among([a, b], timeout=secs(self.election_bound(c)))
+        new = c.wait_leader_among([a, b], timeout=self.election_bound(c))  # not secs(): see test_install_faults.py
         set_many(self, c, new, "after", 5, acked)  # an entry of its term committed: changes allowed
         self.assertEqual(c.command(new, "CLUSTER", "ADD", "5=127.0.0.1:1:2", timeout=secs(30)), ADDED % 5)
         # Cut off, the old leader still holds its own uncommitted change.
@@ -173,7 +173,7 @@ class ChangesDuringPartitions(FaultCase):
         # Cut off, it does not know it was removed: its timer fires and it
         # asks for (pre-)votes.
         pre = "candidate in term"  # pre-candidate (or, without pre-vote, candidate)
-        kvtest.wait_for(lambda: pre in c.nodes[gone].log(), timeout=secs(self.election_bound(c)),
+        kvtest.wait_for(lambda: pre in c.nodes[gone].log(), timeout=self.election_bound(c),
                         message="node %d to campaign" % gone)
         c.heal()
         refused = "node id %d is not a member this node knows of" % gone

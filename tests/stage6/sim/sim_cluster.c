@@ -364,8 +364,12 @@ static void deliver(struct sim *s, struct sim_ev *ev) {
             nd->inbox = ev->snap;
             memset(&ev->snap, 0, sizeof ev->snap);
         }
+        /* idx: an append's prev_index, a snapshot's index (which one arrived
+         * late is what a snapshot failure turns on), else the match index. */
         sim_trace(s, TR_DELIVER, to, from, ev->m.type, ev->m.term,
-                  ev->m.type == RAFT_MSG_APPEND ? ev->m.prev_index : ev->m.match_index,
+                  ev->m.type == RAFT_MSG_APPEND     ? ev->m.prev_index
+                  : ev->m.type == RAFT_MSG_SNAPSHOT ? ev->m.snap_index
+                                                    : ev->m.match_index,
                   ev->m.type == RAFT_MSG_APPEND ? ev->m.n_entries : ev->m.reject);
         if (raft_step(nd->r, &ev->m) != RAFT_OK)
             sim_fail(s, "node %d refused a well-formed %s", to + 1, raft_msg_name(ev->m.type));
