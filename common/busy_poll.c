@@ -37,6 +37,11 @@ void kv_busy_poll_hold(kv_busy_poll *bp, int held) {
     if (held) uv_idle_stop(&bp->idle);
 }
 
+void kv_busy_poll_set_budget(kv_busy_poll *bp, unsigned budget_us) {
+    bp->budget_ns = (uint64_t)budget_us * 1000;
+    if (budget_us == 0) uv_idle_stop(&bp->idle);
+}
+
 void kv_busy_poll_stop(kv_busy_poll *bp) {
     bp->budget_ns = 0;
     uv_idle_stop(&bp->idle);

@@ -36,6 +36,10 @@ static inline int kv_busy_poll_spinning(const kv_busy_poll *bp) { return uv_is_a
  * other threads (an fdatasync), which a spinning loop would only slow down
  * by taking a core they need. */
 void kv_busy_poll_hold(kv_busy_poll *bp, int held);
+/* Changes the budget (0: off, stopping a spin under way): for a role that
+ * should or should not spin (a replication follower does not). */
+void kv_busy_poll_set_budget(kv_busy_poll *bp, unsigned budget_us);
+static inline unsigned kv_busy_poll_budget_us(const kv_busy_poll *bp) { return (unsigned)(bp->budget_ns / 1000); }
 /* Stops spinning for good (shutdown); the handle is closed with the loop's others. */
 void kv_busy_poll_stop(kv_busy_poll *bp);
 

@@ -71,7 +71,7 @@ int info_render(const server *srv, kv_buf *out) {
     r |= append_line(out, "# Server\r\nstage:%s\r\nversion:%s\r\nprocess_id:%d\r\ntcp_port:%lld\r\nuptime_in_seconds:%llu\r\n"
              "busy_poll_us:%lld\r\n",
              STAGE_NAME, KV_VERSION, (int)uv_os_getpid(), srv->cfg.port, (unsigned long long)uptime,
-             srv->cfg.busy_poll_us);
+             (long long)kv_busy_poll_budget_us(&srv->busy_poll)); /* a follower's is 0 (replication.c) */
     r |= append_line(out, "\r\n# Clients\r\nconnected_clients:%lld\r\nmaxclients:%lld\r\ntimeout:%lld\r\nmax_output_bytes:%zu\r\n",
              srv->nconns, srv->cfg.max_clients, srv->cfg.idle_timeout, srv->cfg.max_output_bytes);
     r |= append_line(out, "\r\n# Memory\r\nused_memory:%zu\r\n", kv_store_mem(&srv->store));

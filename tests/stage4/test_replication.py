@@ -102,14 +102,18 @@ class DivergentOldLeader(ClusterCase):
         new = self.node("new", replicaof=old)
         self.write(old, kv("common", 20))
         self.wait_acked(old, 1)
+        # A follower never busy-polls (replication.c, repl_follow); its role decides, not the flag.
+        self.assertEqual((old.info()["busy_poll_us"], new.info()["busy_poll_us"]), ("100", "0"))
         self.assertEqual(new.cmd("REPLICAOF", "NO", "ONE"), "OK")
         self.wait_role(new, "leader")
+        self.assertEqual(new.info()["busy_poll_us"], "100")
         # Both are leaders now: each takes a write the other never sees.
         self.assertEqual(old.cmd("SET", "divergent", "only-on-old"), "OK")
         self.assertEqual(new.cmd("SET", "fresh", "on-new"), "OK")
         self.assertEqual(old.info()["role"], "leader")
         before = counters(new)
         self.assertEqual(old.cmd("REPLICAOF", "127.0.0.1", str(new.peer_port)), "OK")
+        self.assertEqual(old.info()["busy_poll_us"], "0")
         self.assert_converged(new, [old])
         self.assertIsNone(old.cmd("GET", "divergent"))
         self.assertEqual(old.cmd("GET", "fresh"), b"on-new")
