@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -208,8 +207,7 @@ int snapshot_start(node *n) {
     fflush(stderr);
     /* The fork copies the page tables of the whole heap while the loop
      * waits: the pause every client sees, measured as Redis does. */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0 = uv_hrtime();
     pid_t pid = fork();
     if (pid < 0) {
         kv_log(KV_LOG_ERROR, "snapshot: fork failed: %s", strerror(errno));
@@ -217,9 +215,7 @@ int snapshot_start(node *n) {
         return -1;
     }
     if (pid == 0) run_child(n, parent);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
-    s->fork_usec = (uint64_t)(ns / 1000);
+    s->fork_usec = (uv_hrtime() - t0) / 1000;
     s->child_pid = pid;
     s->started_ms = uv_now(n->srv->loop);
     s->log_bytes_since = 0;

@@ -12,6 +12,29 @@ from kvtest import encode_command
 PROMPT = 2.0
 
 
+def backlog_of_gets(tc, srv, send):
+    """Sets a 64 KiB value, pipelines 300 GETs of it with send (about
+    19 MiB of replies nobody reads yet) and waits until the server has run
+    16 of them: it pauses a client only past 1 MiB of unsent replies.
+    Returns one reply's bytes and how many GETs had run."""
+    value = b"r" * (64 * 1024)
+    control = tc.connect(srv)
+    tc.assertEqual(control.command("SET", "sd:v", value), "OK")
+    base = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
+    send(encode_command("GET", "sd:v") * 300)
+    polls = [0]
+
+    def gets_run():
+        # Each poll is itself a command: subtract the INFOs we sent.
+        polls[0] += 1
+        now = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
+        ran = now - base - polls[0]
+        return ran if ran >= 16 else 0
+
+    ran = kvtest.wait_for(gets_run, message="the server to run 16 of the unread GETs")
+    return b"$%d\r\n%s\r\n" % (len(value), value), ran
+
+
 class Shutdown(kvtest.ServerTestCase):
 
     def shutdown_with_clients(self, sig):
@@ -72,23 +95,8 @@ class Shutdown(kvtest.ServerTestCase):
         # just drops its clients loses the replies still in its buffers
         # (more than 1 MiB once it pauses such a client), or cuts one in half.
         srv = self.start_server()
-        value = b"r" * (64 * 1024)
-        reply = b"$%d\r\n%s\r\n" % (len(value), value)
-        control = self.connect(srv)
-        self.assertEqual(control.command("SET", "sd:v", value), "OK")
-        base = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
         reader = self.connect(srv)
-        reader.send(encode_command("GET", "sd:v") * 300)  # ~19 MiB of replies: it must pause us
-        polls = [0]
-
-        def gets_run():
-            polls[0] += 1
-            now = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
-            ran = now - base - polls[0]
-            # A server pauses a client only past 1 MiB of unsent replies: 16 of these.
-            return ran if ran >= 16 else 0
-
-        ran_before = kvtest.wait_for(gets_run, message="the server to run 16 of the unread GETs")
+        reply, ran_before = backlog_of_gets(self, srv, reader.send)
         srv.send_signal(signal.SIGTERM)
         got = reader.read_until_closed()
         self.assertEqual(srv.wait(), 0, kvtest.tail(srv.log()))

@@ -8,7 +8,7 @@ import socket
 import time
 
 import kvtest
-from kvtest import encode_command
+from test_shutdown import backlog_of_gets
 
 
 class SlowReader(kvtest.ServerTestCase):
@@ -19,25 +19,11 @@ class SlowReader(kvtest.ServerTestCase):
         # receive buffer is small, so most of what it is owed stays in the
         # server's buffers rather than the kernel's.
         srv = self.start_server()
-        value = b"s" * (64 * 1024)
-        reply = b"$%d\r\n%s\r\n" % (len(value), value)
-        control = self.connect(srv)
-        self.assertEqual(control.command("SET", "sd:v", value), "OK")
-        base = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
         reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.addCleanup(reader.close)
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # before connect: the window
         reader.connect(("127.0.0.1", srv.port))
-        reader.sendall(encode_command("GET", "sd:v") * 300)  # ~19 MiB: the server pauses us
-        polls = [0]
-
-        def gets_run():
-            polls[0] += 1
-            now = int(kvtest.parse_info(control.command("INFO"))["total_commands_processed"])
-            ran = now - base - polls[0]
-            return ran if ran >= 16 else 0
-
-        ran_before = kvtest.wait_for(gets_run, message="the server to run 16 of the unread GETs")
+        reply, ran_before = backlog_of_gets(self, srv, reader.sendall)  # ~19 MiB: the server pauses us
         srv.send_signal(signal.SIGTERM)
         got = bytearray()
         reader.settimeout(10)

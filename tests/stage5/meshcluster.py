@@ -16,13 +16,7 @@ class MeshCluster(RaftCluster):
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
-        ports = []
-        while len(ports) < 2 * n:
-            p = kvtest.free_port()
-            if p not in ports:
-                ports.append(p)
-        self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
-        self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
+        ports = self._pick_ports(n)
         # The proxies listen on ports the kernel picks: not the (still
         # unbound) ones chosen for the nodes.
         self.mesh = kvtest.ProxyMesh({i: ("127.0.0.1", self.peer_port[i]) for i in range(1, n + 1)},

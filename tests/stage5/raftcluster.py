@@ -10,6 +10,18 @@ SCALE = 4 if kvtest.UNDER_VALGRIND else 1
 
 
 class RaftCluster:
+    def _pick_ports(self, n, ports=None):
+        """Sets client_port and peer_port ({id: port}) from ports (client,
+        peer, client, peer, ...), completed with free ones; returns them all."""
+        ports = list(ports or [])
+        while len(ports) < 2 * n:
+            p = kvtest.free_port()
+            if p not in ports:
+                ports.append(p)
+        self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
+        self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
+        return ports
+
     # mesh=True: every peer link goes through a kvtest.ProxyMesh (one proxy
     # per dialler and listener); self.partition (a kvtest.Partition over it)
     # cuts, blocks and delays links. Each node gets its own --cluster string.
@@ -20,13 +32,7 @@ class RaftCluster:
         self.election_ms = election_ms * SCALE
         self.heartbeat_ms = heartbeat_ms * SCALE
         self.write_timeout_ms = write_timeout_ms * SCALE
-        ports = list(ports or [])
-        while len(ports) < 2 * n:
-            p = kvtest.free_port()
-            if p not in ports:
-                ports.append(p)
-        self.client_port = {i: ports[2 * (i - 1)] for i in range(1, n + 1)}
-        self.peer_port = {i: ports[2 * (i - 1) + 1] for i in range(1, n + 1)}
+        ports = self._pick_ports(n, ports)
         self.spec = ",".join("%d=127.0.0.1:%d:%d" % (i, self.client_port[i], self.peer_port[i])
                              for i in range(1, n + 1))
         self.mesh = self.partition = None
