@@ -28,6 +28,7 @@ typedef struct server_config {
     long long max_sessions;           /* exactly-once sessions kept; carried in SESSION OPEN entries */
     long long snapshot_entries;       /* snapshot after this many applied entries; 0: never by count */
     size_t snapshot_bytes;            /* snapshot after this many log bytes written; 0: never by size */
+    size_t snapshot_rate;             /* bytes per second a snapshot writer may write; 0: unlimited */
 } server_config;
 
 #endif

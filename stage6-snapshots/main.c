@@ -31,6 +31,7 @@ int main(int argc, char **argv) {
         .max_sessions = 10000,
         .snapshot_entries = 100000,
         .snapshot_bytes = 64 * 1024 * 1024,
+        .snapshot_rate = 16 * 1024 * 1024,
     };
     const flag_spec specs[] = {
         {"port", FLAG_INT, &cfg.port, "TCP port for clients without --cluster (default 7006); with --cluster the member's CLIENTPORT", 1, 65535, NULL, "PORT"},
@@ -94,6 +95,10 @@ int main(int argc, char **argv) {
         {"snapshot-bytes", FLAG_SIZE, &cfg.snapshot_bytes,
          "take a snapshot once this many bytes of log were written since the last one began; 0: never by size "
          "(default 64m)",
+         0, 1LL << 40, NULL, "BYTES"},
+        {"snapshot-rate", FLAG_SIZE, &cfg.snapshot_rate,
+         "bytes per second the snapshot writer may write, so that it leaves the CPU and disk to the clients' "
+         "writes; 0: unlimited (default 16m)",
          0, 1LL << 40, NULL, "BYTES"},
         {"requirepass-file", FLAG_STRING, &cfg.requirepass_file,
          "clients must send AUTH with the password in this file (mode 600)", 0, 0, NULL, "FILE"},

@@ -70,6 +70,7 @@ typedef struct snapshotter {
      * the loaded snapshot's (node.c restores them) */
     snap_meta meta;
     uint64_t started_ms;
+    uint64_t writing_ms;   /* children's running time, the finished ones' */
     uint64_t fork_usec;    /* how long the last fork() held the loop (Redis: latest_fork_usec) */
     uint64_t *waiters;     /* SNAPSHOT clients (connection ids) waiting for the outcome */
     size_t nwaiters, waiters_cap;

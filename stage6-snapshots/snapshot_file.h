@@ -50,10 +50,11 @@ typedef struct snap_meta {
 
 /* Writes store and table (and meta, if not NULL) as the snapshot at (index, term) into path
  * (created, truncated), and fsyncs it. Runs in the forked child, but is an
- * ordinary function (the unit tests call it). Returns 0, or -1 with errno
- * set. *bytes gets the file's size. */
+ * ordinary function (the unit tests call it). At most rate bytes a second
+ * reach the file (0: as fast as it can). Returns 0, or -1 with errno set.
+ * *bytes gets the file's size. */
 int snap_write_file(const char *path, uint64_t index, uint64_t term, const kv_store *store, const sessions *table,
-                    const snap_meta *meta, uint64_t *bytes);
+                    const snap_meta *meta, uint64_t rate, uint64_t *bytes);
 
 typedef struct snap_info {
     uint64_t index, term, keys, sessions, max_sessions, bytes;

@@ -144,6 +144,7 @@ static void on_sigchld(uv_signal_t *h, int signum) {
     if (r == 0 || (r < 0 && errno == EINTR)) return;
     uv_signal_stop(&s->sigchld);
     s->child_pid = 0;
+    s->writing_ms += uv_now(n->srv->loop) - s->started_ms;
     if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         finish(n, 1, NULL);
     } else {
@@ -186,7 +187,8 @@ static void run_child(node *n, pid_t parent) {
         snapshot_crash_point(n, "snapshot-child");
     }
     uint64_t bytes;
-    int r = snap_write_file(tmp, s->index, s->term, &n->srv->store, &n->sessions, &s->meta, &bytes);
+    int r = snap_write_file(tmp, s->index, s->term, &n->srv->store, &n->sessions, &s->meta, n->srv->cfg.snapshot_rate,
+                            &bytes);
     if (r != 0) fprintf(stderr, "snapshot writer: %s: %s\n", tmp, strerror(errno));
     _exit(r == 0 ? 0 : 1);
 }
@@ -276,6 +278,7 @@ void snapshot_abort(node *n) {
     while (waitpid(s->child_pid, &status, 0) < 0 && errno == EINTR) {
     }
     s->child_pid = 0;
+    s->writing_ms += uv_now(n->srv->loop) - s->started_ms;
     char tmp[4096];
     path_of(s, tmp, sizeof tmp, s->index, s->term, 1);
     unlink(tmp);

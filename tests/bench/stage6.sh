@@ -2,15 +2,18 @@
 # stage6.sh - benchmark: what snapshots cost the stage 6 server (issue 12,
 # item 7), all on loopback, release build, --fsync always for the clusters.
 #
-#   1. Writes while snapshots are taken, against none: two three-node stage 6
+#   1. Writes while snapshots are taken, against none: three three-node stage 6
 #      clusters side by side, one with --snapshot-entries 0 (never), one with
 #      a small threshold (BENCH_SNAP_ENTRIES, default 5000) so that, over a
 #      store preloaded with BENCH_STORE_KEYS keys (default 200,000, so the fork
 #      copies a real heap and the child writes tens of MB), a snapshot is being
-#      written most of the time the load runs (--snapshot-bytes 0 in both).
-#      The load is raft_bench put at 50 clients (as stage5.sh). Target: p99
-#      with snapshots at most 2x p99 without. The snapshots taken during each round (raft_snapshots_taken
-#      from INFO raft, summed over the three nodes) are printed.
+#      written all the time the load runs (--snapshot-bytes 0 in all), at the
+#      default --snapshot-rate; the third as the second with --snapshot-rate 0
+#      (unlimited), to show what the rate limit buys. The load is raft_bench
+#      put at 50 clients (as stage5.sh). Target: p99 with snapshots (the
+#      default rate) at most 2x p99 without. The snapshots taken during each
+#      round (raft_snapshots_taken from INFO raft, summed over the three
+#      nodes) are printed.
 #   2. Restart time with BENCH_RESTART_KEYS keys (default 1,000,000): a
 #      one-node stage 6 loaded and snapshotted (SNAPSHOT, one more write and
 #      SNAPSHOT again, so the log before the first is deleted as in steady
@@ -60,17 +63,19 @@ fi
 [[ -x "$STAGE6_BIN" && -x "$RAFT_BENCH" ]] || bench_die "$STAGE6_BIN or $RAFT_BENCH not found (make release)"
 bench_build_etcdput
 
-# snaps_taken PORTS...: raft_snapshots_taken summed over the nodes.
-snaps_taken() {
-    local port sum=0 v
+# info_sum FIELD PORTS...: an INFO raft field summed over the nodes.
+info_sum() {
+    local field="$1" port sum=0 v
+    shift
     for port in "$@"; do
         v="$(redis-cli -h 127.0.0.1 -p "$port" info raft 2>/dev/null | tr -d '\r' |
-            awk -F: '$1 == "raft_snapshots_taken" { print $2 }')"
-        [[ "$v" =~ ^[0-9]+$ ]] || bench_die "no raft_snapshots_taken in INFO raft on port $port"
+            awk -F: -v f="$field" '$1 == f { print $2 }')"
+        [[ "$v" =~ ^[0-9]+$ ]] || bench_die "no $field in INFO raft on port $port"
         sum=$((sum + v))
     done
     echo "$sum"
 }
+snaps_taken() { info_sum raft_snapshots_taken "$@"; }
 
 # use_cluster NAME: points lib.sh's OURS_PORTS/OURS_PIDS at cluster NAME
 # (off or on), whose arrays were saved by start_cluster.
@@ -80,19 +85,21 @@ use_cluster() {
     OURS_PORTS=("${!p}") OURS_PIDS=("${!q}")
 }
 
-# start_cluster NAME SNAPSHOT_ENTRIES: the size threshold off in both (its
-# default, 64m, would snapshot the "without" cluster too).
+# start_cluster NAME SNAPSHOT_ENTRIES [FLAGS]: the size threshold off in all
+# (its default, 64m, would snapshot the "without" cluster too).
 start_cluster() {
-    OURS_DIR="$BENCH_TMP/$1" OURS_EXTRA_ARGS="--snapshot-entries $2 --snapshot-bytes 0" start_ours
+    OURS_DIR="$BENCH_TMP/$1" OURS_EXTRA_ARGS="--snapshot-entries $2 --snapshot-bytes 0${3:+ $3}" start_ours
     eval "${1^^}_PORTS=(\"\${OURS_PORTS[@]}\") ${1^^}_PIDS=(\"\${OURS_PIDS[@]}\")"
 }
 
 # --- 1. writes while snapshots are taken ---------------------------------------------
 
-bench_log "part 1: two 3-node stage 6 clusters (--fsync always), --snapshot-entries 0 and $SNAP_ENTRIES"
+bench_log "part 1: three 3-node stage 6 clusters (--fsync always), --snapshot-entries 0, $SNAP_ENTRIES and" \
+    "$SNAP_ENTRIES --snapshot-rate 0"
 start_cluster off 0
 start_cluster on "$SNAP_ENTRIES"
-for c in off on; do
+start_cluster fast "$SNAP_ENTRIES" "--snapshot-rate 0"
+for c in off on fast; do
     use_cluster "$c"
     wait_for "a leader in the $c cluster" 60 ours_ready
     bench_log "preloading $STORE_KEYS keys into the $c cluster"
@@ -100,30 +107,39 @@ for c in off on; do
     mv "$BENCH_TMP/put-ours-100" "$BENCH_TMP/preload-$c"
 done
 for ((round = 0; round < ROUNDS; round++)); do
-    if ((round % 2 == 0)); then order="off on"; else order="on off"; fi
+    if ((round % 2 == 0)); then order="off on fast"; else order="fast on off"; fi
     for c in $order; do
         use_cluster "$c"
         before="$(snaps_taken "${OURS_PORTS[@]}")"
+        busy0="$(info_sum raft_snapshot_writing_ms_total "${OURS_PORTS[@]}")"
+        t0="$(date +%s%N)"
         put_run ours 50 "$REQUESTS"
+        t1="$(date +%s%N)"
+        busy1="$(info_sum raft_snapshot_writing_ms_total "${OURS_PORTS[@]}")"
         after="$(snaps_taken "${OURS_PORTS[@]}")"
         tail -1 "$BENCH_TMP/put-ours-50" >>"$BENCH_TMP/put-$c"
         rm -f "$BENCH_TMP/put-ours-50"
-        echo "$((after - before))" >>"$BENCH_TMP/snaps-$c"
+        # How much of the round a writer ran, averaged over the three nodes.
+        busy=$(((busy1 - busy0) * 100000000 / ((t1 - t0) * 3)))
+        echo "$((after - before)) ($((busy > 100 ? 100 : busy))%)" >>"$BENCH_TMP/snaps-$c"
     done
     bench_log "round $((round + 1))/$ROUNDS: without $(tail -1 "$BENCH_TMP/put-off"), with" \
-        "$(tail -1 "$BENCH_TMP/put-on") (ops/s p50 p99 ms), $(tail -1 "$BENCH_TMP/snaps-on") snapshots taken"
+        "$(tail -1 "$BENCH_TMP/put-on"), unlimited $(tail -1 "$BENCH_TMP/put-fast") (ops/s p50 p99 ms)," \
+        "$(tail -1 "$BENCH_TMP/snaps-on") and $(tail -1 "$BENCH_TMP/snaps-fast") snapshots taken"
 done
 read -r off_ops off_p50 off_p99 off_spread <<<"$(median_run "$BENCH_TMP/put-off")"
 read -r on_ops on_p50 on_p99 on_spread <<<"$(median_run "$BENCH_TMP/put-on")"
-on_snaps="$(paste -sd, "$BENCH_TMP/snaps-on")"
-off_snaps="$(paste -sd, "$BENCH_TMP/snaps-off")"
+read -r fast_ops fast_p50 fast_p99 fast_spread <<<"$(median_run "$BENCH_TMP/put-fast")"
+on_snaps="$(paste -sd, "$BENCH_TMP/snaps-on" | sed 's/,/, /g')"
+fast_snaps="$(paste -sd, "$BENCH_TMP/snaps-fast" | sed 's/,/, /g')"
+off_snaps="$(paste -sd, "$BENCH_TMP/snaps-off" | sed 's/,/, /g')"
 use_cluster on
 snap_bytes="$(redis-cli -h 127.0.0.1 -p "$(ours_leader_port)" info raft | tr -d '\r' |
     awk -F: '$1 == "raft_snapshot_bytes" { b = $2 } $1 == "raft_snapshot_duration_ms" { d = $2 }
              $1 == "latest_fork_usec" { f = $2 } END { print b, d, f }')"
-for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-rm -rf "$BENCH_TMP/off" "$BENCH_TMP/on"
+for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}" "${FAST_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${OFF_PIDS[@]}" "${ON_PIDS[@]}" "${FAST_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+rm -rf "$BENCH_TMP/off" "$BENCH_TMP/on" "$BENCH_TMP/fast"
 
 # --- 2. restart with RESTART_KEYS keys ------------------------------------------------
 
@@ -168,8 +184,10 @@ load() {
 
 OURS1_PORT="$(bench_free_port)"
 REDIS_PORT="$(bench_free_port)"
+# --snapshot-rate 0: nothing else runs while it loads, so its SNAPSHOTs may
+# take the machine.
 OURS1_ARGS=(--port "$OURS1_PORT" --bind 127.0.0.1 --data-dir "$BENCH_TMP/one/data" --fsync no
-    --snapshot-entries 0 --snapshot-bytes 0 --log-level warn)
+    --snapshot-entries 0 --snapshot-bytes 0 --snapshot-rate 0 --log-level warn)
 REDIS_ARGS=(--port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no
     --dir "$BENCH_TMP/redis" --dbfilename dump.rdb --logfile '')
 mkdir -p "$BENCH_TMP/one" "$BENCH_TMP/redis"
@@ -274,11 +292,14 @@ echo "stage 6 ($(basename "$STAGE6_BIN") at $commit, release build); loopback, f
 echo
 echo "1. puts at 50 clients to the leader of a 3-node cluster (--fsync always), ${KEY_SIZE}-byte random keys," \
     "${VAL_SIZE}-byte values, over $STORE_KEYS preloaded keys; median of $ROUNDS alternating rounds of $REQUESTS"
-printf '%-30s | %10s | %16s | %7s | %s\n' measure "ops/s" "p50/p99 ms" spread "snapshots taken per round (3 nodes)"
-printf '%s\n' "-------------------------------+------------+------------------+---------+------------------------------------"
+printf '%-30s | %10s | %16s | %7s | %s\n' measure "ops/s" "p50/p99 ms" spread "each round: snapshots taken (3 nodes) (share of it a writer ran)"
+printf '%s\n' "-------------------------------+------------+------------------+---------+-----------------------------------------------------------------"
 printf '%-30s | %10s | %16s | %7s | %s\n' "--snapshot-entries 0" "$off_ops" "$off_p50/$off_p99" "$off_spread%" "$off_snaps"
 printf '%-30s | %10s | %16s | %7s | %s\n' "--snapshot-entries $SNAP_ENTRIES" "$on_ops" "$on_p50/$on_p99" "$on_spread%" "$on_snaps"
-echo "p99 with / without: $(bench_ratio "$off_p99" "$on_p99") (target at most 2x: $(verdict "$on_p99 <= 2 * $off_p99"));" \
+printf '%-30s | %10s | %16s | %7s | %s\n' "  and --snapshot-rate 0" "$fast_ops" "$fast_p50/$fast_p99" "$fast_spread%" "$fast_snaps"
+default_rate="$("$STAGE6_BIN" --help | sed -n 's/.*--snapshot-rate .*(default \([^)]*\)).*/\1/p')"
+echo "p99 with / without: $(bench_ratio "$off_p99" "$on_p99") at the default --snapshot-rate ($default_rate) (target at most 2x:" \
+    "$(verdict "$on_p99 <= 2 * $off_p99")), $(bench_ratio "$off_p99" "$fast_p99") unlimited;" \
     "the leader's last snapshot: $(cut -d' ' -f1 <<<"$snap_bytes") bytes, written in $(cut -d' ' -f2 <<<"$snap_bytes") ms, its fork() held the loop $(cut -d' ' -f3 <<<"$snap_bytes") us"
 echo
 echo "2. restart with $RESTART_KEYS keys (${VAL_SIZE}-byte values): process start to the first correct GET of the last key;" \

@@ -7,6 +7,8 @@
 # refused with its file and offset named and the previous one is used; and
 # a crash at each point of taking a snapshot restarts with every
 # acknowledged write (KV_TEST_CRASH_AT makes the server kill itself there).
+# --snapshot-rate holds the writer to its bytes a second, and INFO counts
+# the time writers ran.
 import glob
 import os
 
@@ -117,6 +119,27 @@ class Snapshots(kvtest.ServerTestCase):
         self.assertEqual(info(c)["raft_snapshot_in_progress"], "1")
         self.assertEqual(waiting.read_reply(timeout=30 * SLOW), "OK")
         self.check_data(srv, expected)
+
+    def test_snapshot_rate_is_kept_and_writing_time_counted(self):
+        rate = 40000
+        srv = self.start("--snapshot-entries", "0", "--snapshot-rate", str(rate))
+        c = srv.connect()
+        keys = ["k%d" % i for i in range(100)]
+        c.send(b"".join(kvtest.encode_command("SET", k, "v" * 1000) for k in keys))
+        self.assertEqual(c.read_replies(len(keys), timeout=30 * SLOW), ["OK"] * len(keys))
+        self.assertEqual(info(c)["raft_snapshot_writing_ms_total"], "0")
+        waiting = srv.connect()
+        waiting.send_command("SNAPSHOT")
+        kvtest.wait_for(lambda: int(info(c)["raft_snapshot_writing_ms_total"]) > 0, timeout=10 * SLOW,
+                        message="a writer's time counted while it runs")
+        self.assertEqual(info(c)["raft_snapshot_in_progress"], "1")
+        self.assertEqual(waiting.read_reply(timeout=60 * SLOW), "OK")
+        i = info(c)
+        size = int(i["raft_snapshot_bytes"])
+        self.assertGreater(size, 100 * 1000)
+        # About 100 KB at 40 KB a second: no sooner than the rate allows.
+        self.assertGreaterEqual(int(i["raft_snapshot_duration_ms"]), size * 1000 // rate)
+        self.assertGreaterEqual(int(i["raft_snapshot_writing_ms_total"]), int(i["raft_snapshot_duration_ms"]))
 
     def test_automatic_snapshots_delete_covered_log_and_keep_two(self):
         srv = self.start("--snapshot-entries", "150", "--wal-segment-bytes", "4096")

@@ -4,7 +4,8 @@
  * limit); and every way a file can be damaged refused with an offset at or
  * before the damage: a byte flipped at every offset, the file cut at every
  * length, bytes after the trailer, and a record dropped at a boundary. The
- * header keeps the configuration and member addresses given to it. */
+ * header keeps the configuration and member addresses given to it. A writer
+ * given a rate takes at least bytes / rate seconds and writes the same file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -57,7 +59,7 @@ static int teardown(void **state) {
 
 static void write_and_slurp(fixture *f) {
     uint64_t bytes = 0;
-    assert_int_equal(snap_write_file(f->path, 1234, 5, &f->store, &f->table, NULL, &bytes), 0);
+    assert_int_equal(snap_write_file(f->path, 1234, 5, &f->store, &f->table, NULL, 0, &bytes), 0);
     FILE *fp = fopen(f->path, "rb");
     assert_non_null(fp);
     f->bytes = malloc(bytes);
@@ -95,7 +97,7 @@ static void test_meta_round_trip(void **state) {
     snap_meta meta = {.conf = {1, 0, 0, 0, 1, 4, 0, 0, 0, 0}, .conf_len = 10};
     snprintf(meta.members, sizeof meta.members, "1=127.0.0.1:7006:17006,4=127.0.0.1:7036:17036");
     uint64_t bytes;
-    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, &meta, &bytes), 0);
+    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, &meta, 0, &bytes), 0);
     snap_info info;
     long off;
     char err[256];
@@ -103,7 +105,7 @@ static void test_meta_round_trip(void **state) {
     assert_int_equal(info.meta.conf_len, 10);
     assert_memory_equal(info.meta.conf, meta.conf, 10);
     assert_string_equal(info.meta.members, meta.members);
-    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, NULL, &bytes), 0);
+    assert_int_equal(snap_write_file(f->path, 9, 2, &f->store, &f->table, NULL, 0, &bytes), 0);
     assert_int_equal(read_back(f, &info, &off, err, sizeof err), 0);
     assert_int_equal(info.meta.conf_len, 0);
     assert_string_equal(info.meta.members, "");
@@ -232,6 +234,39 @@ static void test_missing_record_is_refused(void **state) {
     free(cut);
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* About 600 KB (three of the writer's chunks) at a rate of its own size a
+ * second: one second at least, where an unpaced write takes milliseconds;
+ * the bytes are those of the unpaced file. */
+static void test_rate_is_kept(void **state) {
+    fixture *f = *state;
+    char key[16], val[1000];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < 600; i++) {
+        snprintf(key, sizeof key, "k%04d", i);
+        assert_int_equal(kv_store_set(&f->store, key, strlen(key), val, sizeof val), 0);
+    }
+    write_and_slurp(f);
+    uint64_t bytes = 0;
+    double t0 = seconds_now();
+    assert_int_equal(snap_write_file(f->path, 1234, 5, &f->store, &f->table, NULL, f->size, &bytes), 0);
+    double took = seconds_now() - t0;
+    assert_int_equal(bytes, f->size);
+    assert_true(took >= 0.999);
+    FILE *fp = fopen(f->path, "rb");
+    assert_non_null(fp);
+    unsigned char *again = malloc(bytes);
+    assert_int_equal(fread(again, 1, bytes, fp), bytes);
+    fclose(fp);
+    assert_memory_equal(again, f->bytes, bytes);
+    free(again);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
@@ -241,6 +276,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_every_cut_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_after_trailer_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_record_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_is_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
