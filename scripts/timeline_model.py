@@ -181,11 +181,14 @@ class Run:
                         new.discard((n, b))
                         if ev.get("both", True):
                             new.discard((b, n))
+                # A cut or heal that changes no link (a simulation heals
+                # links never cut) is not drawn: it would say something
+                # happened when nothing did.
                 if new != links:
                     if links and t > cut_from:
                         self.cuts.append((cut_from, t, frozenset(links)))
                     links, cut_from = new, t
-                self.marks.append((t, n, kind, ev))
+                    self.marks.append((t, n, kind, ev))
             elif kind == "violation":
                 self.violations.append(ev)
             if kind in ("elect", "vote", "commit", "propose", "crash", "restart", "read"):

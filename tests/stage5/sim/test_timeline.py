@@ -147,6 +147,14 @@ class Drawing(unittest.TestCase):
             self.assertGreater(float(r[1]["x"]) + float(r[1]["width"]), float(n3[1]["x"]))
         self.assertIn("n3 isolated", self.html)
 
+    def test_heal_that_changes_nothing_is_not_drawn(self):
+        self.assertIn("network healed", self.html)  # t=500 healed n3's cut
+        quiet = [EVENTS[0], ev(0, 2, "heal", to=[1, 3])] + EVENTS[1:]
+        p, html = run_script(quiet)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("n2 reconnected", html)
+        self.assertIn("network healed", html)
+
     def test_votes_and_elections_are_marked(self):
         self.assertEqual(len(self.page.by_class("granted", "g")), 1)
         self.assertEqual(len(self.page.by_class("refused", "g")), 1)
