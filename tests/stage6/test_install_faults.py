@@ -12,7 +12,11 @@
 #     deletes the half-received file instead of keeping it open;
 #   - kills -9 the follower: its half-received file is on disk but never
 #     used; restarted cut off, it removes the file and serves its own old
-#     snapshot; healed, it is sent the snapshot again and catches up.
+#     snapshot; healed, it is sent the snapshot again and catches up;
+#   - blocks the leader's link to the follower, no node dying and no term
+#     changing: after 10 s without a chunk the follower drops the half file
+#     (the sender will not finish it); healed, the held chunks of the
+#     dropped transfer change nothing and a new transfer catches it up.
 import os
 import sys
 import unittest
@@ -200,6 +204,33 @@ class InterruptedInstall(FaultCase):
         self.assertGreater(int(f["raft_snapshot_index"]), int(old_index))
         self.assertNotIn("recv.tmp", snap_files(c, behind))
         # Same DIGEST as the leader, which holds every acknowledged write.
+        self.assertEqual(c.command(behind, "DIGEST"), digest)
+        check_acked(self, c, lead, acked)
+
+    def test_stalled_transfer_dropped_without_a_newer_term(self):
+        c = self.cluster(extra=["--snapshot-entries", "300"])
+        lead = c.wait_leader(self.election_bound(c))
+        behind = [i for i in c.nodes if i != lead][0]
+        acked = {}
+        set_many(self, c, lead, ["early%d" % i for i in range(20)], "e", acked)
+        c.wait_same_digest()
+        self.behind_the_log(c, lead, behind, acked)
+        term = c.term(lead)
+        c.block(lead, behind)
+        # The follower's stall timer is 10 s; the sender's is as long, and
+        # pre-votes keep the term: only the timer can end the transfer.
+        kvtest.wait_for(lambda: info(c, behind)["raft_snapshot_receiving"] == "0"
+                        and "recv.tmp" not in snap_files(c, behind), timeout=secs(10) + 10,
+                        message="node %d to drop a transfer that stalled" % behind)
+        self.assertIn("failed: no chunk for a while", c.nodes[behind].log())
+        self.assertEqual((c.term(lead), c.term(behind)), (term, term))
+        self.assertEqual(info(c, behind)["raft_snapshots_received"], "0")
+        c.delay(0)
+        c.heal()
+        digest = c.wait_same_digest(timeout=30)
+        f = info(c, behind)
+        self.assertEqual((f["raft_snapshots_received"], f["raft_snapshot_receiving"]), ("1", "0"))
+        self.assertNotIn("recv.tmp", snap_files(c, behind))
         self.assertEqual(c.command(behind, "DIGEST"), digest)
         check_acked(self, c, lead, acked)
 
