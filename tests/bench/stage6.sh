@@ -13,7 +13,9 @@
 #      put at 50 clients (as stage5.sh). Target: p99 with snapshots (the
 #      default rate) at most 2x p99 without. The snapshots taken during each
 #      round (raft_snapshots_taken from INFO raft, summed over the three
-#      nodes) are printed.
+#      nodes) are printed, with the share of the round a writer ran
+#      (raft_snapshot_writing_ms_total, averaged over the nodes): at the
+#      default rate a snapshot outlasts a round, so the count is often 0.
 #   2. Restart time with BENCH_RESTART_KEYS keys (default 1,000,000): a
 #      one-node stage 6 loaded and snapshotted (SNAPSHOT, one more write and
 #      SNAPSHOT again, so the log before the first is deleted as in steady
