@@ -91,13 +91,18 @@ class InterruptedInstall(FaultCase):
         self.assertEqual(info(c, behind)["raft_snapshots_received"], "0")
         return got
 
-    def test_leader_killed_mid_transfer(self):
+    def settled(self):
+        """A cluster snapshotting every 300 entries, its leader, the two
+        followers, and the acknowledged writes (a first few, on every node)."""
         c = self.cluster(extra=["--snapshot-entries", "300"])
         lead = c.wait_leader(self.election_bound(c))
-        behind, other = [i for i in c.nodes if i != lead]
         acked = {}
         set_many(self, c, lead, ["early%d" % i for i in range(20)], "e", acked)
         c.wait_same_digest()
+        return c, lead, [i for i in c.nodes if i != lead], acked
+
+    def test_leader_killed_mid_transfer(self):
+        c, lead, (behind, other), acked = self.settled()
         self.behind_the_log(c, lead, behind, acked)
         c.kill9(lead)
         # The other follower, whose log is complete, wins; the one behind
@@ -166,12 +171,7 @@ class InterruptedInstall(FaultCase):
         c.wait_same_digest(timeout=30)
 
     def test_follower_killed_mid_install(self):
-        c = self.cluster(extra=["--snapshot-entries", "300"])
-        lead = c.wait_leader(self.election_bound(c))
-        behind = [i for i in c.nodes if i != lead][0]
-        acked = {}
-        set_many(self, c, lead, ["early%d" % i for i in range(20)], "e", acked)
-        c.wait_same_digest()
+        c, lead, (behind, _), acked = self.settled()
         # A snapshot of its own, so that "old data" is something to check.
         self.assertEqual(c.command(behind, "SNAPSHOT"), "OK")
         old_digest = c.command(behind, "DIGEST")
@@ -208,12 +208,7 @@ class InterruptedInstall(FaultCase):
         check_acked(self, c, lead, acked)
 
     def test_stalled_transfer_dropped_without_a_newer_term(self):
-        c = self.cluster(extra=["--snapshot-entries", "300"])
-        lead = c.wait_leader(self.election_bound(c))
-        behind = [i for i in c.nodes if i != lead][0]
-        acked = {}
-        set_many(self, c, lead, ["early%d" % i for i in range(20)], "e", acked)
-        c.wait_same_digest()
+        c, lead, (behind, _), acked = self.settled()
         self.behind_the_log(c, lead, behind, acked)
         term = c.term(lead)
         c.block(lead, behind)
