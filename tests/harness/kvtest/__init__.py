@@ -10,7 +10,7 @@
 #                  timeouts; a stage's name, number and default port
 #   resp.py        the RESP2 client: encoding, the incremental reply reader,
 #                  Conn (a raw socket), parse_info
-#   ports.py       free ports, and whether something listens on one
+#   ports.py       free ports, whether something listens on one, and whose
 #   sanitizers.py  sanitizer environment and the scan of output for reports
 #   wait.py        wait_for: polling with a deadline, never a bare sleep
 #   server.py      Server (start, stop, kill -9, restart, log) and run_binary
@@ -21,7 +21,7 @@ from .case import ServerTestCase, main
 from .env import (BIN_DIR, IO_TIMEOUT, SERVER_ARGS, SERVER_BIN, START_TIMEOUT, STOP_TIMEOUT, UNDER_VALGRIND,
                   default_port, stage_name, stage_number)
 from .faultproxy import C2S, S2C, FaultProxy, Partition, ProxyMesh
-from .ports import accepts_connections, free_port, port_is_free
+from .ports import accepts_connections, free_port, listens_in, port_is_free
 from .resp import (ConnectionClosed, Conn, RespError, RespProtocolError, RespReader, encode_arg, encode_command,
                    parse_info)
 from .sanitizers import (SANITIZER_MARKERS, SanitizerReport, assert_no_sanitizer_reports, sanitizer_env,

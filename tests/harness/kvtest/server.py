@@ -12,7 +12,7 @@ import time
 import unittest
 
 from .env import SERVER_ARGS, SERVER_BIN, START_TIMEOUT, STOP_TIMEOUT
-from .ports import accepts_connections, free_port, port_is_free
+from .ports import accepts_connections, free_port, listens_in, port_is_free
 from .resp import Conn, parse_info
 from .sanitizers import assert_no_sanitizer_reports, sanitizer_env, tail
 from .wait import wait_for
@@ -118,7 +118,9 @@ class Server:
                 self.proc = None
                 assert_no_sanitizer_reports(self.log())
                 return False
-            if accepts_connections(self.port):
+            # The listener must be ours: another process that took the port
+            # also accepts connections, while ours is about to fail to bind.
+            if accepts_connections(self.port) and listens_in(self.proc.pid, self.port):
                 return True
             if time.monotonic() >= deadline:
                 self.kill9()
