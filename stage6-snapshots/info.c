@@ -86,10 +86,7 @@ static int render_raft(const server *srv, kv_buf *out) {
     r |= append_line(out, "raft_snapshots_sent:%llu\r\nraft_snapshots_received:%llu\r\nlatest_fork_usec:%llu\r\n",
                      (unsigned long long)sn->sent_ok, (unsigned long long)sn->received_ok,
                      (unsigned long long)sn->fork_usec);
-    /* How long writers have run in all, the current one included: over an
-     * interval, the share of it a snapshot was being written. */
-    uint64_t writing = sn->writing_ms + (sn->child_pid > 0 ? uv_now(srv->loop) - sn->started_ms : 0);
-    r |= append_line(out, "raft_snapshot_writing_ms_total:%llu\r\n", (unsigned long long)writing);
+    r |= append_line(out, "raft_snapshot_writing_ms_total:%llu\r\n", (unsigned long long)snapshot_writing_ms(n));
     /* Transfers under way, so that a test (or an operator) can act while
      * one is in flight instead of guessing how long it takes: on a leader,
      * how many it is sending and their bytes sent; on a follower, whether a

@@ -109,6 +109,9 @@ void snapshot_maybe_auto(node *n);
 void snapshot_compact_log(node *n, raft_index compacted_to);
 /* Shutdown: kills a running child and removes its temp file. */
 void snapshot_abort(node *n);
+/* Milliseconds snapshot writers have run in all, the running one included
+ * (INFO raft_snapshot_writing_ms_total). */
+uint64_t snapshot_writing_ms(const node *n);
 void snapshot_free(node *n);
 
 /* InstallSnapshot over the peer port (snapshot_send.c). */

@@ -42,7 +42,7 @@ typedef struct writer {
     uint64_t records, bytes;
     uint64_t flushed, synced; /* bytes handed to the file; bytes whose writeback was started */
     uint64_t rate;            /* bytes a second at most; 0: unlimited */
-    struct timespec began;    /* when the first byte could leave */
+    uint64_t began_ns;        /* when the first byte could leave (CLOCK_MONOTONIC) */
 } writer;
 
 /* Start writing back every SYNC_EVERY bytes as the file grows (Redis's
@@ -67,14 +67,17 @@ static uint32_t get_u32(const unsigned char *p) {
  * running at once on two cores, even at the lowest CPU priority (6.12). So
  * the writer keeps to its rate, sleeping until each chunk is due, as
  * TiKV and CockroachDB limit their snapshots. */
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void pace(const writer *w) {
     if (w->rate == 0) return;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double elapsed = (double)(now.tv_sec - w->began.tv_sec) + (double)(now.tv_nsec - w->began.tv_nsec) / 1e9;
-    double ahead = (double)w->flushed / (double)w->rate - elapsed;
-    if (ahead <= 0) return;
-    struct timespec d = {(time_t)ahead, (long)((ahead - (double)(time_t)ahead) * 1e9)};
+    uint64_t due = w->began_ns + (uint64_t)((double)w->flushed * 1e9 / (double)w->rate), now = now_ns();
+    if (due <= now) return;
+    struct timespec d = {(time_t)((due - now) / 1000000000u), (long)((due - now) % 1000000000u)};
     while (nanosleep(&d, &d) != 0 && errno == EINTR) {
     }
 }
@@ -187,9 +190,8 @@ static int write_all(writer *w, uint64_t index, uint64_t term, const kv_store *s
 
 int snap_write_file(const char *path, uint64_t index, uint64_t term, const kv_store *store, const sessions *table,
                     const snap_meta *meta, uint64_t rate, uint64_t *bytes) {
-    writer w = {.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .rate = rate};
+    writer w = {.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .rate = rate, .began_ns = now_ns()};
     if (w.fd < 0) return -1;
-    clock_gettime(CLOCK_MONOTONIC, &w.began);
     kv_buf_init(&w.buf);
     int r = write_all(&w, index, term, store, table, meta);
     int saved = errno;

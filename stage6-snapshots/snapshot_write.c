@@ -134,6 +134,18 @@ static void finish(node *n, int ok, const char *why) {
     node_kick(n); /* the core has a compaction to announce */
 }
 
+/* The child is gone (reaped): its running time joins the total. */
+static void child_gone(node *n) {
+    snapshotter *s = &n->snap;
+    s->child_pid = 0;
+    s->writing_ms += uv_now(n->srv->loop) - s->started_ms;
+}
+
+uint64_t snapshot_writing_ms(const node *n) {
+    const snapshotter *s = &n->snap;
+    return s->writing_ms + (s->child_pid > 0 ? uv_now(n->srv->loop) - s->started_ms : 0);
+}
+
 static void on_sigchld(uv_signal_t *h, int signum) {
     node *n = h->data;
     snapshotter *s = &n->snap;
@@ -143,8 +155,7 @@ static void on_sigchld(uv_signal_t *h, int signum) {
     pid_t r = waitpid(s->child_pid, &status, WNOHANG);
     if (r == 0 || (r < 0 && errno == EINTR)) return;
     uv_signal_stop(&s->sigchld);
-    s->child_pid = 0;
-    s->writing_ms += uv_now(n->srv->loop) - s->started_ms;
+    child_gone(n);
     if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         finish(n, 1, NULL);
     } else {
@@ -277,8 +288,7 @@ void snapshot_abort(node *n) {
     int status;
     while (waitpid(s->child_pid, &status, 0) < 0 && errno == EINTR) {
     }
-    s->child_pid = 0;
-    s->writing_ms += uv_now(n->srv->loop) - s->started_ms;
+    child_gone(n);
     char tmp[4096];
     path_of(s, tmp, sizeof tmp, s->index, s->term, 1);
     unlink(tmp);

@@ -65,12 +65,12 @@ class PortTakenMeanwhile(unittest.TestCase):
             srv.start(timeout=10)
         self.assertNotEqual(srv.port, self.taken)
         self.assertIn("address already in use", srv.log())
-        self.assertTrue(kvtest.ports.listens_in(srv.pid, srv.port))
-        self.assertFalse(kvtest.ports.listens_in(srv.pid, self.taken))
+        self.assertTrue(kvtest.listens_in(srv.pid, srv.port))
+        self.assertFalse(kvtest.listens_in(srv.pid, self.taken))
 
     def test_listens_in_tells_the_owner(self):
-        self.assertTrue(kvtest.ports.listens_in(os.getpid(), self.taken))
-        self.assertFalse(kvtest.ports.listens_in(os.getpid(), kvtest.free_port()))
+        self.assertTrue(kvtest.listens_in(os.getpid(), self.taken))
+        self.assertFalse(kvtest.listens_in(os.getpid(), kvtest.free_port()))
 
 
 if __name__ == "__main__":
